@@ -1,0 +1,96 @@
+// taskdist: Thunk, a move-only type-erased callable with inline storage, for
+// the tasks of a ThreadPool.
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "../task_context.hpp"
+#include "../task_handle.hpp"
+
+namespace taskdist::detail {
+
+/// Calls as thunk(ctx, state). Callables up to `inline_size` bytes that move
+/// without throwing live inside the Thunk (no allocation: the common case of
+/// a lambda capturing a few values); larger ones go to the heap.
+/// std::function would force copyability and allocate more often.
+class Thunk {
+public:
+    static constexpr std::size_t inline_size = 48;
+
+    Thunk() noexcept = default;
+
+    template <class F, class D = std::decay_t<F>>
+        requires(!std::is_same_v<D, Thunk>)
+    explicit Thunk(F&& f) {
+        if constexpr (fits_inline<D>) {
+            ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
+            ops_ = &inline_ops<D>;
+        } else {
+            *reinterpret_cast<D**>(buf_) = new D(std::forward<F>(f));
+            ops_ = &heap_ops<D>;
+        }
+    }
+
+    Thunk(Thunk&& o) noexcept : ops_(o.ops_) {
+        if (ops_) ops_->move(o.buf_, buf_);
+        o.ops_ = nullptr;
+    }
+    Thunk& operator=(Thunk&& o) noexcept {
+        if (this != &o) {
+            reset();
+            ops_ = o.ops_;
+            if (ops_) ops_->move(o.buf_, buf_);
+            o.ops_ = nullptr;
+        }
+        return *this;
+    }
+    Thunk(const Thunk&) = delete;
+    Thunk& operator=(const Thunk&) = delete;
+    ~Thunk() { reset(); }
+
+    void operator()(TaskContext& ctx, TaskStateBase* state) { ops_->call(buf_, ctx, state); }
+
+private:
+    struct Ops {
+        void (*call)(void*, TaskContext&, TaskStateBase*);
+        void (*move)(void* from, void* to) noexcept;
+        void (*destroy)(void*) noexcept;
+    };
+
+    template <class D>
+    static constexpr bool fits_inline = sizeof(D) <= inline_size && alignof(D) <= alignof(std::max_align_t) &&
+                                        std::is_nothrow_move_constructible_v<D>;
+
+    template <class D>
+    static constexpr Ops inline_ops{
+        [](void* p, TaskContext& ctx, TaskStateBase* s) { (*static_cast<D*>(p))(ctx, s); },
+        [](void* from, void* to) noexcept {
+            D* src = static_cast<D*>(from);
+            ::new (to) D(std::move(*src));
+            src->~D();
+        },
+        [](void* p) noexcept { static_cast<D*>(p)->~D(); },
+    };
+
+    template <class D>
+    static constexpr Ops heap_ops{
+        [](void* p, TaskContext& ctx, TaskStateBase* s) { (**static_cast<D**>(p))(ctx, s); },
+        [](void* from, void* to) noexcept { *static_cast<D**>(to) = *static_cast<D**>(from); },
+        [](void* p) noexcept { delete *static_cast<D**>(p); },
+    };
+
+    void reset() noexcept {
+        if (ops_) {
+            ops_->destroy(buf_);
+            ops_ = nullptr;
+        }
+    }
+
+    alignas(std::max_align_t) unsigned char buf_[inline_size];
+    const Ops* ops_ = nullptr;
+};
+
+} // namespace taskdist::detail

@@ -1,0 +1,187 @@
+// taskdist: the Distributor concept (the policy deciding which worker runs
+// each task), the read-only worker view a policy decides from, and
+// PerWorkerQueues, a building block for policies that give every worker a
+// queue of its own.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+
+#include "detail/platform.hpp"
+#include "detail/worker_slot.hpp"
+
+namespace taskdist {
+
+/// What a distributor may know about a task when it is submitted.
+struct TaskInfo {
+    int priority = 0;
+    std::optional<std::uint64_t> key;
+    std::chrono::steady_clock::time_point submitted_at;
+};
+
+/// Where a pushed task went: to one worker's queue, or to a queue that any
+/// worker may take from. The pool uses it to wake the right sleeper.
+struct Placement {
+    static constexpr std::size_t any_worker = static_cast<std::size_t>(-1);
+    std::size_t worker = any_worker;
+
+    static constexpr Placement any() noexcept { return {}; }
+    static constexpr Placement on(std::size_t w) noexcept { return Placement{w}; }
+    constexpr bool is_any() const noexcept { return worker == any_worker; }
+};
+
+/// A read-only view of one worker, valid during the call it was passed to.
+/// Its figures are live and may change at once; a policy uses them as hints.
+class WorkerView {
+public:
+    explicit WorkerView(const detail::WorkerSlot* slot, std::size_t index) noexcept : slot_(slot), index_(index) {}
+
+    std::size_t index() const noexcept { return index_; }
+    /// Tasks this worker has started and not yet resolved (0 or 1 today).
+    std::uint64_t running() const noexcept {
+        std::uint64_t done = slot_->resolved();
+        std::uint64_t started = slot_->started.load(std::memory_order_acquire);
+        return started > done ? started - done : 0;
+    }
+    /// Tasks this worker has resolved so far.
+    std::uint64_t resolved() const noexcept { return slot_->resolved(); }
+
+private:
+    const detail::WorkerSlot* slot_;
+    std::size_t index_;
+};
+
+/// The pool's current workers, as a policy sees them.
+class WorkerSet {
+public:
+    WorkerSet(const detail::WorkerSlot* slots, std::size_t count) noexcept : slots_(slots), count_(count) {}
+    std::size_t size() const noexcept { return count_; }
+    WorkerView operator[](std::size_t i) const noexcept { return WorkerView(slots_ + i, i); }
+
+private:
+    const detail::WorkerSlot* slots_;
+    std::size_t count_;
+};
+
+namespace detail {
+/// A move-only stand-in for the pool's internal task type, used to check a
+/// distributor without naming a pool.
+struct ProbeItem {
+    ProbeItem() = delete;
+    explicit ProbeItem(int) {}
+    ProbeItem(ProbeItem&&) noexcept = default;
+    ProbeItem& operator=(ProbeItem&&) noexcept = default;
+};
+} // namespace detail
+
+/// A distributor decides which worker runs each task and holds the tasks
+/// until then. A type D models Distributor when:
+///
+///  1. D is default-constructible and copyable: D is the policy's settings,
+///     so `WorkerPool<T, R, D>` needs no settings argument, and the pool keeps
+///     its own copy.
+///  2. D has a member template `queue<Item>`: the pending-task store of one
+///     pool. Item is the pool's internal task type: opaque, move-only, not
+///     default-constructible. A template, because only the pool knows Item,
+///     and storing Item by value is what keeps submit free of allocations.
+///  3. `queue<Item>` is constructible from (const D&, std::size_t workers):
+///     the settings and the number of worker slots (fixed for the pool's life).
+///  4. `q.push(Item&&, const TaskInfo&, WorkerSet) -> Placement` takes the
+///     task and says where it went, so the pool wakes only a worker that can
+///     take it. Called concurrently from any thread. If it throws, it must not
+///     have kept the item (the pool then resolves the handle with the error).
+///  5. `q.try_pop(std::size_t w) -> std::optional<Item>` gives worker `w` its
+///     next task, or nothing. Called only by worker w's thread, concurrently
+///     with push() and with other workers. After a push that returned
+///     on(w) or any(), a try_pop by that worker (any worker, for any()) that
+///     starts after push returned must not miss the task unless another
+///     worker took it: the pool's sleep protocol relies on this.
+///  6. `q.queued(std::size_t w) const -> std::size_t`: tasks waiting for worker
+///     w alone (0 for shared queues); for statistics and for policies that
+///     read load. Called from any thread.
+template <class D, class Item>
+concept DistributorFor =
+    std::default_initializable<D> && std::copy_constructible<D> &&                        // 1
+    requires { typename D::template queue<Item>; } &&                                     // 2
+    std::constructible_from<typename D::template queue<Item>, const D&, std::size_t> &&   // 3
+    requires(typename D::template queue<Item>& q, const typename D::template queue<Item>& cq, Item&& item,
+             const TaskInfo& info, WorkerSet workers, std::size_t w) {
+        { q.push(std::move(item), info, workers) } -> std::same_as<Placement>;             // 4
+        { q.try_pop(w) } -> std::same_as<std::optional<Item>>;                             // 5
+        { cq.queued(w) } -> std::convertible_to<std::size_t>;                              // 6
+    };
+
+/// A policy usable with any task type; every shipped distributor is checked
+/// against it with a static_assert.
+template <class D>
+concept Distributor = DistributorFor<D, detail::ProbeItem>;
+
+/// One FIFO queue per worker, for distributors that pick a worker at submit
+/// time. A custom distributor can hold one and implement push() only.
+/// push() is thread-safe; try_pop(w) is for worker w's thread; queued() is
+/// thread-safe. Each lane is a short critical section on its own cache line.
+template <class Item>
+class PerWorkerQueues {
+public:
+    explicit PerWorkerQueues(std::size_t workers) : lanes_(std::make_unique<Lane[]>(workers)), count_(workers) {}
+
+    std::size_t lanes() const noexcept { return count_; }
+
+    void push(std::size_t w, Item&& item) {
+        Lane& l = lanes_[w];
+        std::lock_guard lock(l.mutex);
+        l.items.push_back(std::move(item));
+        l.size.store(l.items.size(), std::memory_order_release);
+    }
+
+    std::optional<Item> try_pop(std::size_t w) {
+        Lane& l = lanes_[w];
+        // Unlocked emptiness check: an idle worker polls without taking the lock.
+        if (l.size.load(std::memory_order_acquire) == 0) return std::nullopt;
+        std::lock_guard lock(l.mutex);
+        if (l.items.empty()) return std::nullopt;
+        std::optional<Item> out(std::move(l.items.front()));
+        l.items.pop_front();
+        l.size.store(l.items.size(), std::memory_order_release);
+        return out;
+    }
+
+    std::size_t queued(std::size_t w) const noexcept { return lanes_[w].size.load(std::memory_order_acquire); }
+
+    /// The worker with the fewest queued + running tasks, scanning from
+    /// `start` so that ties spread instead of piling onto worker 0.
+    std::size_t least_loaded(const WorkerSet& workers, std::size_t start) const noexcept {
+        const std::size_t n = workers.size();
+        std::size_t best = start % n;
+        std::uint64_t best_load = static_cast<std::uint64_t>(-1);
+        for (std::size_t i = 0; i < n; ++i) {
+            std::size_t w = (start + i) % n;
+            std::uint64_t load = queued(w) + workers[w].running();
+            if (load < best_load) {
+                best = w;
+                best_load = load;
+                if (load == 0) break;
+            }
+        }
+        return best;
+    }
+
+private:
+    struct alignas(detail::cache_line) Lane {
+        std::mutex mutex;
+        std::deque<Item> items;
+        std::atomic<std::size_t> size{0};
+    };
+    std::unique_ptr<Lane[]> lanes_;
+    std::size_t count_;
+};
+
+} // namespace taskdist

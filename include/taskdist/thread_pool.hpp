@@ -1,0 +1,116 @@
+// taskdist: ThreadPool, a general-purpose pool of callables, on the same
+// engine and distributors as WorkerPool.
+#pragma once
+
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include "detail/pool_core.hpp"
+#include "detail/thunk.hpp"
+#include "distributor.hpp"
+#include "distributors/shared_queue.hpp"
+#include "options.hpp"
+#include "stats.hpp"
+#include "task_context.hpp"
+#include "task_handle.hpp"
+
+namespace taskdist {
+
+/// A callable ThreadPool can run: f() or f(TaskContext&).
+template <class F>
+concept PoolCallable = std::move_constructible<std::decay_t<F>> &&
+                       (std::invocable<std::decay_t<F>&> || std::invocable<std::decay_t<F>&, TaskContext&>);
+
+namespace detail {
+
+template <class F>
+decltype(auto) call_with_context(F& f, TaskContext& ctx) {
+    if constexpr (std::invocable<F&, TaskContext&>) {
+        return std::invoke(f, ctx);
+    } else {
+        return std::invoke(f);
+    }
+}
+
+template <class F>
+using callable_result_t = decltype(call_with_context(std::declval<F&>(), std::declval<TaskContext&>()));
+
+struct ThunkInvoker {
+    using Item = Job<Thunk, TaskStateBase>;
+    void operator()(Item& item, TaskContext& ctx) const { item.payload(ctx, item.state.get()); }
+};
+
+} // namespace detail
+
+/// A thread pool for code that just wants one: submit any callable, get a
+/// TaskHandle of its result. Thread-safety and invariants as WorkerPool's.
+template <class Dist = SharedQueue>
+class BasicThreadPool {
+    using Item = detail::Job<detail::Thunk, detail::TaskStateBase>;
+    using Core = detail::PoolCore<Item, Dist, detail::ThunkInvoker>;
+    static_assert(DistributorFor<Dist, Item>,
+                  "taskdist::BasicThreadPool: the template argument must model taskdist::Distributor");
+
+public:
+    explicit BasicThreadPool(PoolOptions options = {}, Dist distributor = {})
+        : core_(std::make_shared<Core>(std::move(options), distributor, detail::ThunkInvoker{})) {
+        core_->start();
+    }
+    BasicThreadPool(const BasicThreadPool&) = delete;
+    BasicThreadPool& operator=(const BasicThreadPool&) = delete;
+    ~BasicThreadPool() {
+        if (core_) core_->shutdown_noexcept();
+    }
+
+    /// Queues f and returns a handle to its result (or exception). Throws
+    /// PoolClosed after shutdown(). Thread-safe.
+    template <class F>
+        requires PoolCallable<F>
+    auto submit(F&& f, SubmitOptions options = {}) {
+        using Fn = std::decay_t<F>;
+        using R = detail::callable_result_t<Fn>;
+        auto* state = new detail::TaskState<R>();
+        TaskHandle<R> handle = detail::make_handle(state);
+        detail::Thunk thunk([fn = Fn(std::forward<F>(f))](TaskContext& ctx, detail::TaskStateBase* base) mutable {
+            auto* s = static_cast<detail::TaskState<R>*>(base);
+            if constexpr (std::is_void_v<R>) {
+                detail::call_with_context(fn, ctx);
+                if (s->try_claim()) s->store_value();
+            } else {
+                R r = detail::call_with_context(fn, ctx);
+                if (s->try_claim()) s->store_value(std::move(r));
+            }
+        });
+        core_->push(Item{std::move(thunk), detail::StateRef<detail::TaskStateBase>(state), detail::now_ns()},
+                    options);
+        return handle;
+    }
+
+    /// Queues f without a handle; a throw goes to PoolOptions::on_error and
+    /// stats().failed. Throws PoolClosed after shutdown(). Thread-safe.
+    template <class F>
+        requires PoolCallable<F>
+    void post(F&& f, SubmitOptions options = {}) {
+        detail::Thunk thunk([fn = std::decay_t<F>(std::forward<F>(f))](TaskContext& ctx,
+                                                                        detail::TaskStateBase*) mutable {
+            (void)detail::call_with_context(fn, ctx);
+        });
+        core_->push(Item{std::move(thunk), {}, detail::now_ns()}, options);
+    }
+
+    void wait_idle() { core_->wait_idle(); }
+    void shutdown() { core_->shutdown(); }
+    PoolStats stats() const { return core_->stats(); }
+    std::size_t size() const noexcept { return core_->size(); }
+
+private:
+    std::shared_ptr<Core> core_;
+};
+
+/// The pool most code wants: callables over a shared lock-free queue.
+using ThreadPool = BasicThreadPool<>;
+
+} // namespace taskdist
