@@ -22,9 +22,15 @@ namespace taskdist {
 
 /// What a distributor may know about a task when it is submitted.
 struct TaskInfo {
+    static constexpr std::size_t no_worker = static_cast<std::size_t>(-1);
     int priority = 0;
     std::optional<std::uint64_t> key;
     std::chrono::steady_clock::time_point submitted_at;
+    /// 1 for a new task; k for its k-th attempt after a retry.
+    unsigned attempt = 1;
+    /// On a retry: the worker the last attempt failed on, which a policy
+    /// should avoid when another worker is available. no_worker otherwise.
+    std::size_t previous_worker = no_worker;
 };
 
 /// Where a pushed task went: to one worker's queue, or to a queue that any
@@ -45,14 +51,13 @@ public:
     explicit WorkerView(const detail::WorkerSlot* slot, std::size_t index) noexcept : slot_(slot), index_(index) {}
 
     std::size_t index() const noexcept { return index_; }
-    /// Tasks this worker has started and not yet resolved (0 or 1 today).
-    std::uint64_t running() const noexcept {
-        std::uint64_t done = slot_->resolved();
-        std::uint64_t started = slot_->started.load(std::memory_order_acquire);
-        return started > done ? started - done : 0;
-    }
+    /// Tasks this worker is running now: 0 or 1.
+    std::uint64_t running() const noexcept { return slot_->running(); }
     /// Tasks this worker has resolved so far.
     std::uint64_t resolved() const noexcept { return slot_->resolved(); }
+    /// False while the worker is down (its state is being rebuilt after a
+    /// failure): a policy should send new tasks elsewhere when it can.
+    bool available() const noexcept { return slot_->down.load(std::memory_order_acquire) == 0; }
 
 private:
     const detail::WorkerSlot* slot_;
@@ -65,6 +70,25 @@ public:
     WorkerSet(const detail::WorkerSlot* slots, std::size_t count) noexcept : slots_(slots), count_(count) {}
     std::size_t size() const noexcept { return count_; }
     WorkerView operator[](std::size_t i) const noexcept { return WorkerView(slots_ + i, i); }
+
+    /// Whether a policy may place a task on worker w: it is available and,
+    /// when `avoid` names another available worker, it is not `avoid`. When
+    /// no worker is available every worker is eligible, so a task always
+    /// has somewhere to go (a down worker re-dispatches what reaches it).
+    bool eligible(std::size_t w, std::size_t avoid = TaskInfo::no_worker) const noexcept {
+        if (!(*this)[w].available()) return available_count() == 0;
+        if (w != avoid) return true;
+        for (std::size_t i = 0; i < count_; ++i) {
+            if (i != w && (*this)[i].available()) return false;
+        }
+        return true;
+    }
+
+    std::size_t available_count() const noexcept {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < count_; ++i) n += (*this)[i].available() ? 1 : 0;
+        return n;
+    }
 
 private:
     const detail::WorkerSlot* slots_;
@@ -98,9 +122,14 @@ struct ProbeItem {
 ///     task and says where it went, so the pool wakes only a worker that can
 ///     take it. Called concurrently from any thread. If it throws, it must not
 ///     have kept the item (the pool then resolves the handle with the error).
+///     A policy should honour `workers.eligible(w, info.previous_worker)`:
+///     send nothing to a worker that is down, and a retried task elsewhere
+///     than where it failed, when it can. (It is not required for
+///     correctness: the pool re-dispatches what reaches a down worker.)
 ///  5. `q.try_pop(std::size_t w) -> std::optional<Item>` gives worker `w` its
-///     next task, or nothing. Called only by worker w's thread, concurrently
-///     with push() and with other workers. After a push that returned
+///     next task, or nothing. Called only by worker w's thread (one at a
+///     time: a replacement thread takes over a slot only after the previous
+///     one stopped popping), concurrently with push() and with other workers. After a push that returned
 ///     on(w) or any(), a try_pop by that worker (any worker, for any()) that
 ///     starts after push returned must not miss the task unless another
 ///     worker took it: the pool's sleep protocol relies on this.
@@ -156,14 +185,16 @@ public:
 
     std::size_t queued(std::size_t w) const noexcept { return lanes_[w].size.load(std::memory_order_acquire); }
 
-    /// The worker with the fewest queued + running tasks, scanning from
-    /// `start` so that ties spread instead of piling onto worker 0.
-    std::size_t least_loaded(const WorkerSet& workers, std::size_t start) const noexcept {
+    /// The eligible worker with the fewest queued + running tasks, scanning
+    /// from `start` so that ties spread instead of piling onto worker 0.
+    std::size_t least_loaded(const WorkerSet& workers, std::size_t start,
+                             std::size_t avoid = TaskInfo::no_worker) const noexcept {
         const std::size_t n = workers.size();
         std::size_t best = start % n;
         std::uint64_t best_load = static_cast<std::uint64_t>(-1);
         for (std::size_t i = 0; i < n; ++i) {
             std::size_t w = (start + i) % n;
+            if (!workers.eligible(w, avoid)) continue;
             std::uint64_t load = queued(w) + workers[w].running();
             if (load < best_load) {
                 best = w;

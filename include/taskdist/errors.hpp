@@ -47,4 +47,40 @@ public:
     using Error::Error;
 };
 
+/// The outcome of a task whose run time (SubmitOptions::timeout, or the
+/// pool's default) or absolute deadline passed before it finished. The task's
+/// stop token is requested at the same moment.
+class TaskTimeout : public Error {
+public:
+    TaskTimeout() : Error("taskdist: the task did not finish before its timeout or deadline") {}
+    using Error::Error;
+};
+
+/// The outcome of a task cancelled by TaskHandle::cancel() or by the caller's
+/// stop token (SubmitOptions::stop_token) before it resolved.
+class TaskCancelled : public Error {
+public:
+    TaskCancelled() : Error("taskdist: the task was cancelled") {}
+    using Error::Error;
+};
+
+/// Thrown by a handler to say "this worker's state is unusable" (a lost
+/// connection, a poisoned cache). The worker's state is rebuilt, with
+/// back-off, by calling the pool's factory again; the task is retried on
+/// another worker if it has attempts left (PoolOptions::max_attempts).
+class WorkerFault : public Error {
+public:
+    WorkerFault() : Error("taskdist: the worker's state is unusable") {}
+    using Error::Error;
+};
+
+/// The outcome of tasks that were queued while every worker kept failing to
+/// start (PoolOptions::broken_after consecutive failures each): rather than
+/// wait for a worker that may never come, they resolve with this error.
+class PoolBroken : public Error {
+public:
+    PoolBroken() : Error("taskdist: every worker of the pool keeps failing; the task was not run") {}
+    using Error::Error;
+};
+
 } // namespace taskdist

@@ -6,28 +6,94 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
+
+#include "errors.hpp"
 
 namespace taskdist {
 
 /// The default hardware concurrency, at least 1.
 inline unsigned default_worker_count() noexcept { return std::max(1u, std::thread::hardware_concurrency()); }
 
-/// Settings of one pool; read once, by the pool's constructor.
+/// Why a worker slot was rebuilt; see PoolOptions::on_replace.
+enum class ReplaceReason {
+    hung,            ///< the handler ignored a stop request for longer than hang_grace: a fresh thread took the slot
+    worker_fault,    ///< the handler threw taskdist::WorkerFault: the worker's state was rebuilt
+    factory_failed,  ///< the per-worker factory threw: the slot stays down until a retry of the factory succeeds
+};
+
+/// What on_replace is told. `count` is how many times this slot was replaced
+/// so far, this time included.
+struct ReplaceEvent {
+    std::size_t worker = 0;
+    ReplaceReason reason = ReplaceReason::hung;
+    std::uint64_t count = 0;
+};
+
+/// The default retry predicate: a broken worker (WorkerFault) and a timeout
+/// (including a hung worker, which only happens after one) are worth another
+/// attempt; an exception of the task's own is not.
+inline bool default_retryable(const std::exception_ptr& error) noexcept {
+    if (!error) return false;
+    try {
+        std::rethrow_exception(error);
+    } catch (const WorkerFault&) {
+        return true;
+    } catch (const TaskTimeout&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+/// Settings of one pool; read once, by the pool's constructor, which throws
+/// std::invalid_argument for a value out of range.
 struct PoolOptions {
     /// Number of worker threads. 0 is rejected with std::invalid_argument.
     std::size_t workers = default_worker_count();
     /// Thread-name prefix; workers are named "<name>-<index>" (cut to 15 bytes on Linux).
     std::string name = "taskdist";
-    /// Receives the exception of a post()ed task that threw, on the worker
-    /// that ran it. Empty means: print one line to stderr. Exceptions thrown by
-    /// on_error itself are caught and printed, never propagated.
+    /// Receives the exception of a post()ed task that failed (threw, or timed
+    /// out), on the thread that resolved it. Empty means: print one line to
+    /// stderr. Exceptions thrown by on_error itself are caught and printed.
     std::function<void(std::exception_ptr)> on_error = {};
+
+    // ---- fault tolerance ----------------------------------------------
+
+    /// Run-time limit of every task that does not set its own (0: none).
+    std::chrono::nanoseconds default_timeout{0};
+    /// How long a handler may ignore a stop request (after a timeout or a
+    /// cancel) before its worker is declared hung and a fresh thread takes
+    /// the slot.
+    std::chrono::nanoseconds hang_grace = std::chrono::seconds(1);
+    /// How long shutdown() and the destructor wait, in all, for hung
+    /// (quarantined) threads to return before leaving them behind, detached.
+    std::chrono::nanoseconds quarantine_wait = std::chrono::seconds(1);
+    /// Attempts per task, the first included, unless the task sets its own.
+    std::uint32_t max_attempts = 1;
+    /// Which failures are retried; empty means default_retryable.
+    std::function<bool(const std::exception_ptr&)> retry_if = {};
+    /// Delay before attempt k+1 is queued: retry_backoff * 2^(k-1).
+    std::chrono::nanoseconds retry_backoff = std::chrono::milliseconds(1);
+    /// Delay before a broken worker is rebuilt: restart_backoff * 2^(f-1)
+    /// after f failures in a row, at most restart_backoff_max.
+    std::chrono::nanoseconds restart_backoff = std::chrono::milliseconds(10);
+    std::chrono::nanoseconds restart_backoff_max = std::chrono::seconds(1);
+    /// Once every worker is down and has failed this many times in a row, the
+    /// queued tasks (and new ones, until a worker recovers) resolve with
+    /// taskdist::PoolBroken instead of waiting.
+    std::uint32_t broken_after = 3;
+    /// Called after a worker slot is rebuilt or found broken, on the thread
+    /// that did it (a worker or the pool's supervisor). Must not block long;
+    /// exceptions it throws are printed and dropped.
+    std::function<void(const ReplaceEvent&)> on_replace = {};
 };
 
 /// Settings of one submit()/post(). Distributors read what they need.
@@ -36,6 +102,16 @@ struct SubmitOptions {
     int priority = 0;
     /// Affinity key: under taskdist::Sticky, equal keys run on the same worker.
     std::optional<std::uint64_t> key = std::nullopt;
+    /// Run-time limit, counted from the moment a worker starts the task;
+    /// 0 means PoolOptions::default_timeout.
+    std::chrono::nanoseconds timeout{0};
+    /// Absolute limit on queue time + run time. A task still queued at its
+    /// deadline is never started.
+    std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt;
+    /// The caller's own cancellation: a stop request cancels the task.
+    std::stop_token stop_token = {};
+    /// Attempts for this task, the first included; 0 means PoolOptions::max_attempts.
+    std::uint32_t max_attempts = 0;
 };
 
 } // namespace taskdist

@@ -33,11 +33,23 @@ struct WorkerStats {
     std::chrono::nanoseconds busy_time{0};
     LatencySummary wait;  ///< submit to start
     LatencySummary run;   ///< start to finish
+    /// Times a fresh thread took this slot after its thread hung.
+    std::uint64_t replaced_hung = 0;
+    /// Times the worker's state was rebuilt after the handler threw WorkerFault.
+    std::uint64_t replaced_fault = 0;
+    /// Times the per-worker factory threw.
+    std::uint64_t factory_failures = 0;
+    /// False while the slot is down, waiting to rebuild its state.
+    bool available = true;
 };
 
 /// A snapshot of a pool. In every snapshot
-///   submitted == completed + failed + queued + running,
-/// and after wait_idle() returns, queued == running == 0.
+///   submitted == completed + failed + timed_out + cancelled + queued + running,
+/// and after wait_idle() returns, queued == running == 0. A task counts
+/// once, by its outcome, however many attempts it took. `running` counts
+/// unresolved tasks that a worker has started: a handler still returning
+/// after its task was cancelled or timed out is no longer counted (its
+/// thread is busy, which taskdist::WorkerView::running() does show).
 struct PoolStats {
     std::uint64_t submitted = 0;
     std::uint64_t completed = 0;
@@ -50,6 +62,13 @@ struct PoolStats {
     /// Tasks resolved per second over the last full second.
     double throughput = 0.0;
     std::vector<WorkerStats> per_worker;
+    /// Resolved with TaskTimeout (run time or deadline passed).
+    std::uint64_t timed_out = 0;
+    /// Resolved with TaskCancelled.
+    std::uint64_t cancelled = 0;
+    /// Attempts that failed and were queued again (not outcomes: a task
+    /// retried twice and then completed counts 2 here and 1 in completed).
+    std::uint64_t retried = 0;
 };
 
 namespace detail {

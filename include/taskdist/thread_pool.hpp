@@ -40,7 +40,11 @@ using callable_result_t = decltype(call_with_context(std::declval<F&>(), std::de
 
 struct ThunkInvoker {
     using Item = Job<Thunk, TaskStateBase>;
-    void operator()(Item& item, TaskContext& ctx) const { item.payload(ctx, item.state.get()); }
+    struct Worker {};
+    /// A hung callable is still running in place: it cannot be retried.
+    static constexpr bool payload_survives_call = false;
+    Worker make_worker(std::size_t) const noexcept { return {}; }
+    void operator()(Worker&, Item& item, TaskContext& ctx, bool) const { item.payload(ctx, item.state.get()); }
 };
 
 } // namespace detail
@@ -66,10 +70,13 @@ public:
     }
 
     /// Queues f and returns a handle to its result (or exception). Throws
-    /// PoolClosed after shutdown(). Thread-safe.
+    /// PoolClosed after shutdown(), std::invalid_argument for bad options.
+    /// With max_attempts > 1, f is called again (as the same object) on a
+    /// retry. Thread-safe.
     template <class F>
         requires PoolCallable<F>
     auto submit(F&& f, SubmitOptions options = {}) {
+        Core::check(options);
         using Fn = std::decay_t<F>;
         using R = detail::callable_result_t<Fn>;
         auto* state = new detail::TaskState<R>();
@@ -78,10 +85,10 @@ public:
             auto* s = static_cast<detail::TaskState<R>*>(base);
             if constexpr (std::is_void_v<R>) {
                 detail::call_with_context(fn, ctx);
-                if (s->try_claim()) s->store_value();
+                if (detail::ContextAccess::commit(ctx)) s->store_value();
             } else {
                 R r = detail::call_with_context(fn, ctx);
-                if (s->try_claim()) s->store_value(std::move(r));
+                if (detail::ContextAccess::commit(ctx)) s->store_value(std::move(r));
             }
         });
         core_->push(Item{std::move(thunk), detail::StateRef<detail::TaskStateBase>(state), detail::now_ns()},
@@ -89,16 +96,19 @@ public:
         return handle;
     }
 
-    /// Queues f without a handle; a throw goes to PoolOptions::on_error and
-    /// stats().failed. Throws PoolClosed after shutdown(). Thread-safe.
+    /// Queues f without a handle; a failure (throw, timeout) goes to
+    /// PoolOptions::on_error and stats(). Throws as submit(). Thread-safe.
     template <class F>
         requires PoolCallable<F>
     void post(F&& f, SubmitOptions options = {}) {
+        Core::check(options);
         detail::Thunk thunk([fn = std::decay_t<F>(std::forward<F>(f))](TaskContext& ctx,
                                                                         detail::TaskStateBase*) mutable {
             (void)detail::call_with_context(fn, ctx);
         });
-        core_->push(Item{std::move(thunk), {}, detail::now_ns()}, options);
+        detail::StateRef<detail::TaskStateBase> state;
+        if (core_->needs_state(options)) state = detail::StateRef<detail::TaskStateBase>(new detail::TaskState<void>(1, true));
+        core_->push(Item{std::move(thunk), std::move(state), detail::now_ns()}, options);
     }
 
     void wait_idle() { core_->wait_idle(); }

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <concepts>
+#include <cstddef>
 #include <memory>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -17,9 +19,45 @@
 
 namespace taskdist {
 
+/// Per-worker state: `factory` makes one State per worker thread (called on
+/// that thread when it starts, and again whenever the worker is rebuilt after
+/// a WorkerFault or a hang), and `handler` is called as handler(State&, Task)
+/// or handler(State&, Task, TaskContext&). Build one with
+/// taskdist::per_worker(factory, handler). The factory may take the worker's
+/// index (std::size_t) or nothing; several workers call it concurrently. A
+/// factory that throws leaves its worker down and is retried with back-off
+/// (PoolOptions::restart_backoff; see taskdist::PoolBroken).
+template <class Factory, class Handler>
+struct PerWorker {
+    Factory factory;
+    Handler handler;
+};
+
+template <class Factory, class Handler>
+PerWorker<std::decay_t<Factory>, std::decay_t<Handler>> per_worker(Factory&& factory, Handler&& handler) {
+    return {std::forward<Factory>(factory), std::forward<Handler>(handler)};
+}
+
 namespace detail {
+
 template <class R, class Result>
 concept ResultConvertible = std::is_void_v<Result> || std::convertible_to<R, Result>;
+
+template <class F>
+concept WorkerFactory = std::invocable<F&, std::size_t> || std::invocable<F&>;
+
+template <class F>
+decltype(auto) call_factory(F& f, std::size_t worker) {
+    if constexpr (std::invocable<F&, std::size_t>) {
+        return f(worker);
+    } else {
+        return f();
+    }
+}
+
+template <WorkerFactory F>
+using factory_state_t = std::decay_t<decltype(call_factory(std::declval<F&>(), std::size_t{}))>;
+
 } // namespace detail
 
 /// A callable a WorkerPool<Task, Result> can run: callable as h(Task) or
@@ -31,53 +69,124 @@ concept TaskHandler =
     (std::invocable<H&, Task&&, TaskContext&> &&
      detail::ResultConvertible<std::invoke_result_t<H&, Task&&, TaskContext&>, Result>);
 
+/// A factory + handler pair a WorkerPool<Task, Result> can run: the factory
+/// is callable as f(std::size_t worker) or f(), and the handler as
+/// h(State&, Task) or h(State&, Task, TaskContext&), returning something
+/// convertible to Result (anything when Result is void).
+template <class F, class H, class Task, class Result>
+concept StatefulTaskHandler =
+    detail::WorkerFactory<F> &&
+    ((std::invocable<H&, detail::factory_state_t<F>&, Task&&> &&
+      detail::ResultConvertible<std::invoke_result_t<H&, detail::factory_state_t<F>&, Task&&>, Result>) ||
+     (std::invocable<H&, detail::factory_state_t<F>&, Task&&, TaskContext&> &&
+      detail::ResultConvertible<std::invoke_result_t<H&, detail::factory_state_t<F>&, Task&&, TaskContext&>,
+                                Result>));
+
 namespace detail {
 
+/// Calls h(args..., task) or h(args..., task, ctx), whichever it takes; for
+/// a void Result, whatever h returns is discarded.
+template <class Result, class H, class Task, class... Args>
+Result invoke_handler(H& h, Task&& task, TaskContext& ctx, Args&... args) {
+    if constexpr (std::invocable<H&, Args&..., Task&&, TaskContext&>) {
+        if constexpr (std::is_void_v<Result>) {
+            (void)h(args..., std::move(task), ctx);
+        } else {
+            return h(args..., std::move(task), ctx);
+        }
+    } else {
+        if constexpr (std::is_void_v<Result>) {
+            (void)h(args..., std::move(task));
+        } else {
+            return h(args..., std::move(task));
+        }
+    }
+}
+
+/// What one worker thread calls for each task.
 template <class Task, class Result>
-class HandlerBase {
+class WorkerHandlerBase {
 public:
-    virtual ~HandlerBase() = default;
+    virtual ~WorkerHandlerBase() = default;
     virtual Result call(Task&& task, TaskContext& ctx) = 0;
 };
 
-template <class H, class Task, class Result>
-class HandlerImpl final : public HandlerBase<Task, Result> {
+/// Makes a WorkerHandlerBase for each worker thread; one per pool.
+template <class Task, class Result>
+class HandlerSource {
 public:
-    explicit HandlerImpl(H h) : h_(std::move(h)) {}
-    Result call(Task&& task, TaskContext& ctx) override {
-        if constexpr (std::invocable<H&, Task&&, TaskContext&>) {
-            if constexpr (std::is_void_v<Result>) {
-                (void)h_(std::move(task), ctx);
-            } else {
-                return h_(std::move(task), ctx);
-            }
-        } else {
-            if constexpr (std::is_void_v<Result>) {
-                (void)h_(std::move(task));
-            } else {
-                return h_(std::move(task));
-            }
-        }
+    virtual ~HandlerSource() = default;
+    virtual std::unique_ptr<WorkerHandlerBase<Task, Result>> make(std::size_t worker) = 0;
+};
+
+/// One handler shared by every worker.
+template <class H, class Task, class Result>
+class SharedHandler final : public HandlerSource<Task, Result> {
+public:
+    explicit SharedHandler(H h) : h_(std::move(h)) {}
+    std::unique_ptr<WorkerHandlerBase<Task, Result>> make(std::size_t) override { return std::make_unique<Ref>(&h_); }
+
+private:
+    struct Ref final : WorkerHandlerBase<Task, Result> {
+        explicit Ref(H* handler) : h(handler) {}
+        Result call(Task&& task, TaskContext& ctx) override { return invoke_handler<Result>(*h, std::move(task), ctx); }
+        H* h;
+    };
+    H h_;
+};
+
+/// One handler over state that each worker makes for itself.
+template <class F, class H, class Task, class Result>
+class StatefulHandler final : public HandlerSource<Task, Result> {
+public:
+    StatefulHandler(F f, H h) : f_(std::move(f)), h_(std::move(h)) {}
+    std::unique_ptr<WorkerHandlerBase<Task, Result>> make(std::size_t worker) override {
+        return std::make_unique<Own>(call_factory(f_, worker), &h_);
     }
 
 private:
+    using State = factory_state_t<F>;
+    struct Own final : WorkerHandlerBase<Task, Result> {
+        Own(State s, H* handler) : state(std::move(s)), h(handler) {}
+        Result call(Task&& task, TaskContext& ctx) override {
+            return invoke_handler<Result>(*h, std::move(task), ctx, state);
+        }
+        State state;
+        H* h;
+    };
+    F f_;
     H h_;
 };
 
 template <class Task, class Result>
 struct HandlerInvoker {
     using Item = Job<Task, TaskState<Result>>;
-    std::unique_ptr<HandlerBase<Task, Result>> handler;
+    using Worker = std::unique_ptr<WorkerHandlerBase<Task, Result>>;
+    /// Attempts before the last get a copy, so a hung attempt can be retried.
+    static constexpr bool payload_survives_call = std::is_copy_constructible_v<Task>;
 
-    void operator()(Item& item, TaskContext& ctx) const {
+    std::unique_ptr<HandlerSource<Task, Result>> source;
+
+    Worker make_worker(std::size_t worker) const { return source->make(worker); }
+
+    void operator()(Worker& h, Item& item, TaskContext& ctx, bool keep_payload) const {
+        auto call = [&]() -> Result {
+            if constexpr (std::is_copy_constructible_v<Task>) {
+                if (keep_payload) {
+                    Task copy(item.payload);
+                    return h->call(std::move(copy), ctx);
+                }
+            }
+            return h->call(std::move(item.payload), ctx);
+        };
         if constexpr (std::is_void_v<Result>) {
-            handler->call(std::move(item.payload), ctx);
-            if (item.state && item.state->try_claim()) item.state->store_value();
+            call();
+            if (item.state && ContextAccess::commit(ctx)) item.state->store_value();
         } else if (item.state) {
-            Result r = handler->call(std::move(item.payload), ctx);
-            if (item.state->try_claim()) item.state->store_value(std::move(r));
+            Result r = call();
+            if (ContextAccess::commit(ctx)) item.state->store_value(std::move(r));
         } else {
-            (void)handler->call(std::move(item.payload), ctx);
+            (void)call();
         }
     }
 };
@@ -90,9 +199,10 @@ struct HandlerInvoker {
 /// Thread-safety: every member function may be called from any thread
 /// concurrently, except that the destructor must not race with other calls.
 /// The handler is called concurrently from all workers and must be safe for
-/// that. Invariants: every accepted task resolves exactly once (its handle
-/// gets the value or the exception; a post()ed failure goes to
-/// PoolOptions::on_error and stats().failed); nothing queued is dropped by
+/// that (per-worker state, see PerWorker, is not shared). Invariants: every
+/// accepted task resolves exactly once (its handle gets the value, the
+/// exception, TaskTimeout or TaskCancelled; a post()ed failure goes to
+/// PoolOptions::on_error and stats()); nothing queued is dropped by
 /// shutdown() or the destructor.
 template <class Task, class Result, class Dist = SharedQueue>
 class WorkerPool {
@@ -109,17 +219,22 @@ public:
     using distributor_type = Dist;
 
     /// Starts options.workers threads. Throws std::invalid_argument if
-    /// options.workers == 0, or what the distributor's constructor throws for
-    /// bad settings.
+    /// options.workers == 0 (or another option is out of range, or retries
+    /// are asked of a Task that cannot be copied), or what the distributor's
+    /// constructor throws for bad settings.
     template <class Handler>
         requires TaskHandler<Handler, Task, Result>
     explicit WorkerPool(Handler handler, PoolOptions options = {}, Dist distributor = {})
-        : core_(std::make_shared<Core>(
-              std::move(options), distributor,
-              detail::HandlerInvoker<Task, Result>{
-                  std::make_unique<detail::HandlerImpl<Handler, Task, Result>>(std::move(handler))})) {
-        core_->start();
-    }
+        : core_(make_core(std::make_unique<detail::SharedHandler<Handler, Task, Result>>(std::move(handler)),
+                          std::move(options), distributor)) {}
+
+    /// A pool whose workers each own state made by a factory: see PerWorker.
+    template <class Factory, class Handler>
+        requires StatefulTaskHandler<Factory, Handler, Task, Result>
+    explicit WorkerPool(PerWorker<Factory, Handler> per, PoolOptions options = {}, Dist distributor = {})
+        : core_(make_core(std::make_unique<detail::StatefulHandler<Factory, Handler, Task, Result>>(
+                              std::move(per.factory), std::move(per.handler)),
+                          std::move(options), distributor)) {}
 
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
@@ -130,8 +245,10 @@ public:
     }
 
     /// Queues a task and returns its handle. Throws PoolClosed after
-    /// shutdown(); the task is then not kept. Thread-safe.
+    /// shutdown() (the task is then not kept), std::invalid_argument for bad
+    /// options. Thread-safe.
     TaskHandle<Result> submit(Task task, SubmitOptions options = {}) {
+        check(options);
         auto* state = new detail::TaskState<Result>();
         TaskHandle<Result> handle = detail::make_handle(state);
         core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
@@ -139,11 +256,18 @@ public:
         return handle;
     }
 
-    /// Queues a task without a handle. If the handler throws, the exception
-    /// goes to PoolOptions::on_error and is counted in stats().failed.
-    /// Throws PoolClosed after shutdown(). Thread-safe.
+    /// Queues a task without a handle. If it fails (the handler throws, or it
+    /// times out), the exception goes to PoolOptions::on_error and is counted
+    /// in stats(). Throws as submit() does. Thread-safe.
     void post(Task task, SubmitOptions options = {}) {
-        core_->push(Item{std::move(task), {}, detail::now_ns()}, options);
+        check(options);
+        if (core_->needs_state(options)) {
+            auto* state = new detail::TaskState<Result>(1, true);
+            core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
+                        options);
+        } else {
+            core_->push(Item{std::move(task), {}, detail::now_ns()}, options);
+        }
     }
 
     /// Blocks until every task submitted before the call has resolved (it
@@ -151,18 +275,40 @@ public:
     /// WouldDeadlock if called from one of this pool's tasks. Thread-safe.
     void wait_idle() { core_->wait_idle(); }
 
-    /// Stops accepting tasks, finishes the queued ones, joins the workers.
-    /// Idempotent. Throws WouldDeadlock from one of this pool's tasks.
+    /// Stops accepting tasks, finishes the queued ones, joins the workers,
+    /// and gives hung threads at most PoolOptions::quarantine_wait. Idempotent.
+    /// Throws WouldDeadlock from one of this pool's tasks.
     void shutdown() { core_->shutdown(); }
 
     /// A consistent snapshot (see PoolStats). Costs O(workers x buckets);
     /// meant for once a second, not per task. Thread-safe.
     PoolStats stats() const { return core_->stats(); }
 
-    /// Number of worker threads.
+    /// Number of worker slots.
     std::size_t size() const noexcept { return core_->size(); }
 
 private:
+    static std::shared_ptr<Core> make_core(std::unique_ptr<detail::HandlerSource<Task, Result>> source,
+                                           PoolOptions options, const Dist& distributor) {
+        if constexpr (!std::is_copy_constructible_v<Task>) {
+            if (options.max_attempts > 1) throw std::invalid_argument(retry_needs_copy);
+        }
+        auto core = std::make_shared<Core>(std::move(options), distributor,
+                                           detail::HandlerInvoker<Task, Result>{std::move(source)});
+        core->start();
+        return core;
+    }
+
+    void check(const SubmitOptions& options) const {
+        Core::check(options);
+        if constexpr (!std::is_copy_constructible_v<Task>) {
+            if (core_->attempts_for(options) > 1) throw std::invalid_argument(retry_needs_copy);
+        }
+    }
+
+    static constexpr const char* retry_needs_copy =
+        "taskdist: max_attempts > 1 needs a copy-constructible Task (each attempt but the last gets a copy)";
+
     std::shared_ptr<Core> core_;
 };
 

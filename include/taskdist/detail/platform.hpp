@@ -2,8 +2,9 @@
 // naming the calling thread.
 #pragma once
 
-#include <cstddef>
 #include <algorithm>
+#include <atomic>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -21,6 +22,28 @@ namespace taskdist::detail {
 // interference_size would do, but GCC warns that its value is ABI-unstable,
 // and a header-only library must agree with itself across compilers.
 inline constexpr std::size_t cache_line = 64;
+
+#if defined(__SANITIZE_THREAD__)
+#define TASKDIST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TASKDIST_TSAN 1
+#endif
+#endif
+
+/// A full (seq_cst) fence. ThreadSanitizer does not model standalone fences,
+/// so under it the fence becomes a seq_cst read-modify-write of one shared
+/// word: every fencing thread then synchronises with the previous one, which
+/// is stronger than a fence and visible to the sanitizer. Production builds
+/// keep the plain fence and its lack of a shared cache line.
+inline void full_fence() noexcept {
+#if defined(TASKDIST_TSAN)
+    static std::atomic<unsigned> word{0};
+    word.fetch_add(0, std::memory_order_seq_cst);
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)

@@ -1,10 +1,12 @@
 // taskdist: the engine shared by WorkerPool and ThreadPool: worker threads,
-// the sleep/wake protocol, accounting, statistics and shutdown.
+// the sleep/wake protocol, accounting, statistics, the supervisor (timeouts,
+// hung workers, delayed retries) and shutdown.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -22,15 +24,15 @@
 #include "../options.hpp"
 #include "../stats.hpp"
 #include "../task_context.hpp"
-#include "../task_handle.hpp"
 #include "park.hpp"
 #include "platform.hpp"
+#include "task_state.hpp"
 #include "worker_slot.hpp"
 
 namespace taskdist::detail {
 
-/// What the pool queues for one task: the payload, the handle's state (empty
-/// for post()), and when it was submitted (for queue-wait statistics).
+/// What the pool queues for one task: the payload, the task's state (empty
+/// for a plain post()), and when it was queued (for queue-wait statistics).
 template <class Payload, class State>
 struct Job {
     Payload payload;
@@ -42,6 +44,10 @@ inline std::int64_t now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
+}
+
+inline std::chrono::steady_clock::time_point to_time_point(std::int64_t ns) noexcept {
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
 }
 
 /// The pool whose worker the current thread is, if any: lets calls that
@@ -83,49 +89,86 @@ inline void print_task_error(const char* what, std::exception_ptr e) noexcept {
     }
 }
 
-/// The engine. Invoker is called as invoker(item, ctx) on a worker thread:
-/// it runs the task and, if the item has a state, claims it and stores the
-/// value; exceptions propagate to the core, which stores or reports them.
+template <class E>
+bool holds(const std::exception_ptr& e) noexcept {
+    if (!e) return false;
+    try {
+        std::rethrow_exception(e);
+    } catch (const E&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+/// How one attempt of a task ended, from the running worker's point of view.
+enum class AttemptEnd {
+    pending,      ///< not decided yet
+    won,          ///< this worker resolves the task with the handler's value
+    won_error,    ///< ... with the handler's exception
+    won_timeout,  ///< ... with TaskTimeout (the handler returned after its timeout)
+    lost,         ///< somebody else resolved it meanwhile (cancel, timeout)
+    retry,        ///< the attempt failed and the task goes back to the queue
+    quarantined,  ///< the supervisor declared this thread hung; touch nothing
+};
+
+/// The engine. The Invoker provides:
+///   using Worker = ...;                        per-thread handler state
+///   Worker make_worker(std::size_t slot);      may throw: the slot is down
+///   void operator()(Worker&, Item&, TaskContext&, bool keep_payload);
+///   static constexpr bool payload_survives_call;
+/// operator() runs the task; if the item has a state it calls
+/// ContextAccess::commit(ctx) once the value exists and stores it only if
+/// commit says so. With keep_payload it must leave item.payload intact (a
+/// retry will need it). Exceptions propagate to the core.
 ///
 /// Lifetime: owned by a shared_ptr that the front object and every worker
-/// thread hold, so a worker never outlives the state it touches.
+/// thread hold, so a worker (live or quarantined) never outlives the state
+/// it touches.
 ///
-/// Accounting: `submitted` counts accepted tasks (striped, seq_cst); each
-/// slot counts started / completed / failed for its own worker. A pool is
-/// balanced when every accepted task has resolved; wait_idle() and shutdown
-/// wait for that. Reading resolved before started before submitted makes
-/// every derived figure non-negative, and the snapshot identity exact.
+/// Accounting: `submitted` counts accepted tasks (striped, seq_cst). Each
+/// slot counts the attempts its worker started, the attempts that returned,
+/// and the tasks it resolved (completed / failed). Resolutions made off the
+/// worker (cancels, timeouts, tasks failed because the pool is broken) are
+/// pool-wide counters. A pool is balanced when every accepted task has
+/// resolved; wait_idle() and shutdown() wait for that. Resolutions are read
+/// before starts, and starts before submissions, so every derived figure is
+/// non-negative and the snapshot identity exact.
 template <class Item, class Dist, class Invoker>
-class PoolCore : public std::enable_shared_from_this<PoolCore<Item, Dist, Invoker>> {
+class PoolCore : public std::enable_shared_from_this<PoolCore<Item, Dist, Invoker>>, private PoolLink {
 public:
     using Queue = typename Dist::template queue<Item>;
+    using Worker = typename Invoker::Worker;
 
     PoolCore(PoolOptions options, const Dist& dist, Invoker invoker)
         : options_(validate(std::move(options))),
           slots_(std::make_unique<WorkerSlot[]>(options_.workers)),
           queue_(dist, options_.workers),
-          invoker_(std::move(invoker)) {}
+          invoker_(std::move(invoker)),
+          live_(options_.workers) {}
 
     PoolCore(const PoolCore&) = delete;
     PoolCore& operator=(const PoolCore&) = delete;
 
     ~PoolCore() {
-        // Only reached after shutdown() joined every worker, or from the
-        // last worker of a pool destroyed from inside its own task, which
-        // detached itself.
-        for (auto& t : threads_) {
-            if (t.joinable()) t.detach();
+        stop_supervisor();
+        // Normally every thread was joined by shutdown(). Left here: hung
+        // threads that outlived quarantine_wait, and the workers of a pool
+        // destroyed from inside its own task; they hold this core alive, so
+        // reaching here means they are done with it.
+        std::lock_guard lock(runners_mutex_);
+        for (auto& r : live_) {
+            if (r && r->thread.joinable()) r->thread.detach();
+        }
+        for (auto& r : quarantined_) {
+            if (r->thread.joinable()) r->thread.detach();
         }
     }
 
     /// Starts the workers; each holds a reference to the core.
     void start() {
-        threads_.reserve(options_.workers);
-        auto self = this->shared_from_this();
         try {
-            for (std::size_t w = 0; w < options_.workers; ++w) {
-                threads_.emplace_back([self, w] { self->worker_main(w); });
-            }
+            for (std::size_t w = 0; w < options_.workers; ++w) spawn(w);
         } catch (...) {
             shutdown();
             throw;
@@ -136,9 +179,40 @@ public:
     const PoolOptions& options() const noexcept { return options_; }
     WorkerSet workers() const noexcept { return WorkerSet(slots_.get(), options_.workers); }
 
+    // ---- submission -----------------------------------------------------------
+
+    /// Whether a task with these options needs a state even without a
+    /// handle (a post() with a timeout, deadline, stop token or retries).
+    bool needs_state(const SubmitOptions& o) const noexcept {
+        return o.timeout.count() > 0 || options_.default_timeout.count() > 0 || o.deadline ||
+               o.stop_token.stop_possible() || attempts_for(o) > 1;
+    }
+
+    std::uint32_t attempts_for(const SubmitOptions& o) const noexcept {
+        return o.max_attempts ? o.max_attempts : options_.max_attempts;
+    }
+
+    /// Validates per-task options; throws std::invalid_argument.
+    static void check(const SubmitOptions& o) {
+        if (o.timeout.count() < 0) throw std::invalid_argument("taskdist: SubmitOptions::timeout must not be negative");
+    }
+
     /// Accepts one task, or throws PoolClosed (or what the distributor threw)
-    /// without keeping it.
+    /// without keeping it. The item's state, if any, is filled in here.
     void push(Item&& item, const SubmitOptions& opts) {
+        TaskStateBase* st = item.state.get();
+        TaskInfo info{opts.priority, opts.key, to_time_point(item.submitted_ns)};
+        if (st) {
+            st->pool_ = this;
+            st->info_ = info;
+            const auto timeout = opts.timeout.count() > 0 ? opts.timeout : options_.default_timeout;
+            st->timeout_ns_ = timeout.count();
+            st->deadline_ns_ = opts.deadline ? std::max<std::int64_t>(1, opts.deadline->time_since_epoch().count()) : 0;
+            st->max_attempts_ = attempts_for(opts);
+        }
+        // A post() with a state has no handle: hold it while we still use it.
+        StateHold hold(st && st->is_detached() ? st : nullptr);
+
         // Count first, then check closed: shutdown() closes first, then
         // reads the count, so either it sees this task or we see closed.
         submitted_.add(1);
@@ -148,22 +222,25 @@ public:
         }
         Placement where;
         try {
-            TaskInfo info{opts.priority, opts.key,
-                          std::chrono::steady_clock::time_point(std::chrono::nanoseconds(item.submitted_ns))};
             where = queue_.push(std::move(item), info, workers());
         } catch (...) {
             undo_submit();
             throw;
         }
-        // Pairs with the fence in sleep(): either the worker's re-check sees
-        // the task, or we see it asleep and wake it.
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (where.is_any()) {
-            wake_any();
-        } else {
-            wake(where.worker);
+        wake_for(where);
+        if (st) {
+            if (st->deadline_ns_) {
+                Event ev;
+                ev.at = st->deadline_ns_;
+                ev.kind = EventKind::queue_deadline;
+                ev.state = StateHold(st);
+                schedule(std::move(ev));
+            }
+            if (opts.stop_token.stop_possible()) st->link_stop_token(opts.stop_token);
         }
     }
+
+    // ---- waiting and shutdown ----------------------------------------------
 
     void wait_idle() {
         if (current_pool == this) {
@@ -178,52 +255,68 @@ public:
         idle_waiters_.fetch_sub(1, std::memory_order_relaxed);
     }
 
-    /// Stops accepting, lets the workers finish every queued task, joins them.
+    /// Stops accepting, lets the workers finish every queued task, joins
+    /// them, then gives hung threads at most quarantine_wait to return.
     /// Idempotent; safe to call from several threads.
     void shutdown() {
         if (current_pool == this) {
             throw WouldDeadlock("taskdist: shutdown() called from a task of the same pool would wait for itself");
         }
-        close();
-        std::lock_guard lock(join_mutex_);
-        for (auto& t : threads_) {
-            if (t.joinable()) t.join();
-        }
+        shutdown_noexcept();
     }
 
-    /// For the front object's destructor: like shutdown(), but if called
-    /// from one of our own workers, that worker is detached instead of joined
-    /// (it still holds the core alive and exits once the queue drains).
+    /// For the front object's destructor: like shutdown(), but from one of
+    /// our own tasks it only closes the pool; the workers drain the queue
+    /// and exit by themselves, holding the core alive until they do.
     void shutdown_noexcept() noexcept {
         close();
-        std::lock_guard lock(join_mutex_);
-        for (auto& t : threads_) {
-            if (!t.joinable()) continue;
-            if (t.get_id() == std::this_thread::get_id()) {
-                t.detach();
-            } else {
-                t.join();
-            }
-        }
+        if (current_pool == this) return;
+        join_workers();
+        stop_supervisor();
+        wait_quarantined();
     }
 
     bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+    // ---- statistics ------------------------------------------------------
 
     PoolStats stats() const {
         const std::size_t n = options_.workers;
         PoolStats out;
         out.workers = n;
         out.per_worker.resize(n);
-        // Resolved counts first, then started, then submitted: see the class comment.
+        // Resolutions first, then starts, then submissions: see the class comment.
+        std::uint64_t by_workers = 0;
+        std::vector<std::uint64_t> ended(n);
         for (std::size_t w = 0; w < n; ++w) {
-            out.per_worker[w].completed = slots_[w].completed.load(std::memory_order_acquire);
-            out.per_worker[w].failed = slots_[w].failed.load(std::memory_order_acquire);
+            WorkerStats& ws = out.per_worker[w];
+            ws.completed = slots_[w].completed.load(std::memory_order_acquire);
+            ws.failed = slots_[w].failed.load(std::memory_order_acquire);
+            ended[w] = ws.completed + ws.failed + slots_[w].ended_other.load(std::memory_order_acquire);
+            by_workers += ws.completed + ws.failed;
+            out.completed += ws.completed;
+            out.failed += ws.failed;
         }
-        std::vector<std::uint64_t> started(n);
-        for (std::size_t w = 0; w < n; ++w) started[w] = slots_[w].started.load(std::memory_order_acquire);
+        out.timed_out = timed_out_.load(std::memory_order_acquire);
+        out.cancelled = cancelled_.load(std::memory_order_acquire);
+        const std::uint64_t other_failed = failed_other_.load(std::memory_order_acquire);
+        out.failed += other_failed;
+        out.retried = retried_.load(std::memory_order_acquire);
+        std::uint64_t running = 0;
+        for (std::size_t w = 0; w < n; ++w) {
+            const std::uint64_t started = slots_[w].started.load(std::memory_order_acquire);
+            out.per_worker[w].running = started > ended[w] ? started - ended[w] : 0;
+            running += out.per_worker[w].running;
+        }
         out.submitted = submitted_.sum();
 
-        std::uint64_t started_total = 0;
+        const std::uint64_t resolved = by_workers + other_failed + out.timed_out + out.cancelled;
+        const std::uint64_t unresolved = out.submitted > resolved ? out.submitted - resolved : 0;
+        // A retried task's next attempt may start between our reads of its
+        // retry and of the start; the clamp keeps the identity exact.
+        out.running = std::min(running, unresolved);
+        out.queued = unresolved - out.running;
+
         std::vector<std::uint64_t> wait_b, run_b;
         std::uint64_t wait_c = 0, wait_s = 0, wait_m = 0, run_c = 0, run_s = 0, run_m = 0;
         const std::int64_t now = now_ns();
@@ -231,29 +324,743 @@ public:
             WorkerStats& ws = out.per_worker[w];
             const WorkerSlot& s = slots_[w];
             ws.index = w;
-            ws.running = started[w] - (ws.completed + ws.failed);
             ws.queued = queue_.queued(w);
             ws.busy_time = std::chrono::nanoseconds(static_cast<std::int64_t>(s.busy_ns.load(std::memory_order_relaxed)));
             ws.wait = s.wait_hist.summary();
             ws.run = s.run_hist.summary();
+            ws.replaced_hung = s.replaced_hung.load(std::memory_order_relaxed);
+            ws.replaced_fault = s.replaced_fault.load(std::memory_order_relaxed);
+            ws.factory_failures = s.factory_failures.load(std::memory_order_relaxed);
+            ws.available = s.down.load(std::memory_order_relaxed) == 0;
             s.wait_hist.accumulate(wait_b, wait_c, wait_s, wait_m);
             s.run_hist.accumulate(run_b, run_c, run_s, run_m);
-            started_total += started[w];
-            out.completed += ws.completed;
-            out.failed += ws.failed;
             out.throughput += static_cast<double>(s.rate.last_second(now));
         }
-        out.running = started_total - (out.completed + out.failed);
-        out.queued = out.submitted - started_total;
         out.wait = LatencyHistogram::summarize(wait_b, wait_s, wait_m);
         out.run = LatencyHistogram::summarize(run_b, run_s, run_m);
         return out;
     }
 
 private:
-    static PoolOptions validate(PoolOptions o) {
-        if (o.workers == 0) throw std::invalid_argument("taskdist: PoolOptions::workers must be at least 1");
-        return o;
+    // ---- one worker thread ---------------------------------------------------
+    //
+    // A Runner is one thread serving a slot. When the thread hangs, the
+    // supervisor quarantines its Runner and gives the slot a new one; the old
+    // thread keeps its Runner (and its handler state) until it returns.
+
+    struct Runner {
+        explicit Runner(std::size_t s) : slot(s) {}
+        const std::size_t slot;
+        /// Stop source of the attempt running now; TaskContext points at it.
+        /// Replaced by the thread between tasks once a stop was requested.
+        std::stop_source stop;
+        /// (attempt sequence << 2) | phase: idle 0, running 1, quarantined 2.
+        /// The worker (at the end of an attempt) and the supervisor (at a hang
+        /// check) race to move it out of `running`; one CAS decides.
+        std::atomic<std::uint64_t> phase{0};
+        std::uint64_t seq = 0;  // the thread's own copy of the sequence
+        /// Set by the supervisor when the running attempt's timeout passed and
+        /// it will be retried: the worker then ends it as a timeout.
+        std::atomic<bool> timeout_fired{false};
+        /// The attempt's item: owned by the thread while it runs, by the
+        /// supervisor once the thread is quarantined.
+        std::optional<Item> current;
+        /// 0 live, 1 exited, 2 quarantined, 3 quarantined and exited.
+        Word life{0};
+        /// Touched only under the core's runners_mutex_.
+        std::jthread thread;
+    };
+
+    static constexpr std::uint64_t phase_idle = 0, phase_running = 1, phase_quarantined = 2;
+
+    void spawn(std::size_t w) {
+        auto r = std::make_shared<Runner>(w);
+        auto self = this->shared_from_this();
+        std::lock_guard lock(runners_mutex_);
+        r->thread = std::jthread([self, r]() mutable {
+            // Drop the Runner before the core, so the core (which may be
+            // destroyed on this thread) is the one that destroys Runners.
+            auto core = std::move(self);
+            auto runner = std::move(r);
+            core->worker_main(*runner);
+            runner.reset();
+        });
+        live_[w] = std::move(r);
+    }
+
+    void worker_main(Runner& r) {
+        const std::size_t w = r.slot;
+        set_current_thread_name(options_.name, w);
+        current_pool = this;
+        // A plain object and a flag rather than std::optional: GCC 12 reports
+        // a false -Wmaybe-uninitialized through optional<unique_ptr>.
+        Worker handler{};
+        bool built = false;
+        bool quarantined = false;
+        for (;;) {
+            if (!built && !(built = build_or_wait(r, handler))) break;  // false: the pool may exit
+            std::optional<Item> item = queue_.try_pop(w);
+            if (!item) item = spin_pop(w);
+            if (!item) {
+                if (exit_ready()) break;
+                item = sleep(w);
+                if (!item) continue;
+            }
+            const RunResult res = run(r, handler, std::move(*item));
+            if (res.quarantined) {
+                quarantined = true;
+                break;
+            }
+            if (res.fault) {
+                // The handler threw WorkerFault: this worker's state is unusable.
+                handler = Worker{};
+                built = false;
+                WorkerSlot& s = slots_[w];
+                s.replaced_fault.fetch_add(1, std::memory_order_relaxed);
+                s.failures_in_row.fetch_add(1, std::memory_order_relaxed);
+                notify_replace(w, ReplaceReason::worker_fault, s.replacements());
+            }
+        }
+        current_pool = nullptr;
+        handler = Worker{};
+        r.current.reset();
+        if (quarantined) {
+            // The slot has a new thread; this one only says it is gone.
+            r.life.store(3, std::memory_order_release);
+            unpark_all(r.life);
+            return;
+        }
+        // Workers asleep waiting for the last tasks can exit now too.
+        wake_all();
+        r.life.store(1, std::memory_order_release);
+        unpark_all(r.life);
+    }
+
+    // ---- building a worker's state, and being down ------------------------
+
+    /// Builds the per-worker handler, retrying with back-off while the
+    /// factory throws. While down, tasks that reach this worker go to healthy
+    /// workers, or fail with PoolBroken once every worker keeps failing.
+    /// Returns false when the pool may exit.
+    bool build_or_wait(Runner& r, Worker& handler) {
+        const std::size_t w = r.slot;
+        WorkerSlot& s = slots_[w];
+        for (;;) {
+            // After a WorkerFault, wait before rebuilding; a first build does not.
+            const std::uint32_t failures = s.failures_in_row.load(std::memory_order_relaxed);
+            if (failures > 0) {
+                s.down.store(1, std::memory_order_seq_cst);
+                if (!down_wait(w, failures)) return false;
+            }
+            try {
+                handler = invoker_.make_worker(w);
+                if (s.down.load(std::memory_order_relaxed)) {
+                    s.down.store(0, std::memory_order_seq_cst);
+                }
+                return true;
+            } catch (...) {
+                s.factory_failures.fetch_add(1, std::memory_order_relaxed);
+                s.failures_in_row.fetch_add(1, std::memory_order_relaxed);
+                s.down.store(1, std::memory_order_seq_cst);
+                print_task_error("a worker's factory threw; the worker stays down and retries",
+                                 std::current_exception());
+                notify_replace(w, ReplaceReason::factory_failed, s.replacements());
+            }
+        }
+    }
+
+    /// The back-off before rebuild attempt number `failures` (1-based).
+    std::chrono::nanoseconds restart_delay(std::uint32_t failures) const noexcept {
+        auto d = options_.restart_backoff;
+        for (std::uint32_t i = 1; i < failures && d < options_.restart_backoff_max; ++i) d *= 2;
+        return std::min(d, options_.restart_backoff_max);
+    }
+
+    /// Waits out the back-off while down, re-dispatching what reaches this
+    /// worker. False if the pool may exit.
+    bool down_wait(std::size_t w, std::uint32_t failures) {
+        const std::int64_t until = now_ns() + restart_delay(failures).count();
+        for (;;) {
+            drain_down(w);
+            if (exit_ready()) return false;
+            if (now_ns() >= until) return true;
+            down_sleep(w, until);
+        }
+    }
+
+    bool pool_broken() const noexcept {
+        for (std::size_t i = 0; i < options_.workers; ++i) {
+            if (slots_[i].down.load(std::memory_order_acquire) == 0) return false;
+            if (slots_[i].failures_in_row.load(std::memory_order_relaxed) < options_.broken_after) return false;
+        }
+        return true;
+    }
+
+    void drain_down(std::size_t w) {
+        const bool broken = pool_broken();
+        if (!broken) {
+            // Keep tasks where they are until somebody can run them; leave a
+            // shared queue (queued() == 0) to the healthy workers.
+            if (workers().available_count() == 0) return;
+            while (queue_.queued(w) > 0) {
+                std::optional<Item> item = queue_.try_pop(w);
+                if (!item) break;
+                repush(std::move(*item));
+            }
+            return;
+        }
+        while (std::optional<Item> item = queue_.try_pop(w)) {
+            fail_unstarted(std::move(*item), std::make_exception_ptr(PoolBroken{}));
+        }
+    }
+
+    void down_sleep(std::size_t w, std::int64_t until) {
+        WorkerSlot& s = slots_[w];
+        s.sleeping.store(1, std::memory_order_seq_cst);
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        full_fence();
+        if (queue_.queued(w) == 0 && !exit_ready()) {
+            park_until(s.sleeping, 1, to_time_point(until));
+        }
+        cancel_sleep(s);
+    }
+
+    // ---- one attempt -------------------------------------------------------
+
+    struct AttemptCtx {
+        PoolCore* core;
+        Runner* runner;
+        TaskStateBase* state;
+        AttemptEnd end = AttemptEnd::pending;
+    };
+
+    static bool commit_thunk(void* p) noexcept {
+        auto* a = static_cast<AttemptCtx*>(p);
+        if (a->end == AttemptEnd::pending) a->end = a->core->end_attempt(*a->runner, *a->state, nullptr);
+        return a->end == AttemptEnd::won;
+    }
+
+    struct RunResult {
+        bool quarantined = false;
+        bool fault = false;  ///< the handler threw WorkerFault
+    };
+
+    RunResult run(Runner& r, Worker& handler, Item&& popped) {
+        const std::size_t w = r.slot;
+        WorkerSlot& s = slots_[w];
+        TaskStateBase* st = popped.state.get();
+        unsigned attempt = 1;
+        bool keep_payload = false;
+        if (st) {
+            const std::uint32_t old = st->lock();
+            if (old & TaskStateBase::claimed) {
+                // Resolved while queued (cancelled, timed out): never started.
+                st->unlock();
+                popped.state.release();
+                return {};
+            }
+            if (st->deadline_ns_ && now_ns() >= st->deadline_ns_) {
+                st->set_flags(TaskStateBase::claimed);
+                st->unlock();
+                resolve_claimed(std::move(popped.state), std::make_exception_ptr(TaskTimeout{}), timed_out_);
+                return {};
+            }
+            if (st->info_.previous_worker == w && !st->bounced_ && other_available(w)) {
+                // A retry reached the worker it failed on while another is
+                // healthy: send it round once more.
+                st->bounced_ = true;
+                st->unlock();
+                repush(std::move(popped));
+                return {};
+            }
+            st->set_flags(TaskStateBase::started);
+            st->site_ = &r;
+            attempt = st->info_.attempt;
+            keep_payload = attempt < st->max_attempts_;
+            st->unlock();
+        }
+
+        const std::int64_t start = now_ns();
+        s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - popped.submitted_ns)));
+        WorkerSlot::bump(s.started, 1, std::memory_order_release);
+        if (r.stop.stop_requested()) r.stop = std::stop_source();
+        r.current.emplace(std::move(popped));
+        Item& item = *r.current;
+
+        AttemptCtx actx{this, &r, st};
+        TaskContext ctx(w, attempt, &r.stop);
+        if (st) {
+            ++r.seq;
+            r.phase.store((r.seq << 2) | phase_running, std::memory_order_release);
+            ContextAccess::set_commit(ctx, &commit_thunk, &actx);
+            std::int64_t limit = st->timeout_ns_ ? start + st->timeout_ns_ : 0;
+            if (st->deadline_ns_ && (limit == 0 || st->deadline_ns_ < limit)) limit = st->deadline_ns_;
+            if (limit) {
+                Event ev;
+                ev.at = limit;
+                ev.kind = EventKind::run_timeout;
+                ev.state = StateHold(st);
+                ev.runner = live_runner(w);
+                ev.seq = r.seq;
+                schedule(std::move(ev));
+            }
+        }
+
+        std::exception_ptr error;
+        try {
+            invoker_(handler, item, ctx, keep_payload);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        const bool fault = error && holds<WorkerFault>(error);
+        if (st && actx.end == AttemptEnd::pending) actx.end = end_attempt(r, *st, error);
+        else if (st && error && actx.end == AttemptEnd::won) {
+            // The value was committed but storing it threw.
+            actx.end = AttemptEnd::won_error;
+            st->store_error(error);
+        }
+        if (actx.end == AttemptEnd::quarantined) return {true, false};
+
+        const std::int64_t end = now_ns();
+        const auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
+        s.run_hist.record(took);
+        WorkerSlot::bump(s.busy_ns, took);
+        s.rate.record(end);
+        // Counted before the outcome is published: whoever sees the handle
+        // ready sees the task counted. seq_cst pairs with wait_idle().
+        WorkerSlot::bump(s.returned, 1, std::memory_order_release);
+
+        if (!st) {
+            if (error) report_error(error);  // before counting: wait_idle() covers on_error
+            WorkerSlot::bump(error ? s.failed : s.completed, 1, std::memory_order_seq_cst);
+        } else {
+            switch (actx.end) {
+                case AttemptEnd::won:
+                    WorkerSlot::bump(s.completed, 1, std::memory_order_seq_cst);
+                    item.state.publish();
+                    break;
+                case AttemptEnd::won_error:
+                    if (st->is_detached()) report_error(st->error_ptr());
+                    WorkerSlot::bump(s.failed, 1, std::memory_order_seq_cst);
+                    item.state.publish();
+                    break;
+                case AttemptEnd::won_timeout:
+                    if (st->is_detached()) report_error(st->error_ptr());
+                    s.ended_other.fetch_add(1, std::memory_order_seq_cst);
+                    timed_out_.fetch_add(1, std::memory_order_seq_cst);
+                    item.state.publish();
+                    break;
+                case AttemptEnd::lost:
+                    item.state.release();
+                    break;
+                case AttemptEnd::retry:
+                    s.ended_other.fetch_add(1, std::memory_order_seq_cst);
+                    retried_.fetch_add(1, std::memory_order_seq_cst);
+                    schedule_retry(std::move(item), attempt);
+                    break;
+                default:
+                    break;
+            }
+        }
+        // A task that ran without breaking the worker proves it healthy.
+        if (!fault && s.failures_in_row.load(std::memory_order_relaxed) != 0) {
+            s.failures_in_row.store(0, std::memory_order_relaxed);
+        }
+        r.current.reset();
+        notify_balance();
+        return {false, fault};
+    }
+
+    /// The handler returned (error: what it threw, if anything). Decides,
+    /// under the task's lock, who resolves it and how.
+    AttemptEnd end_attempt(Runner& r, TaskStateBase& st, std::exception_ptr error) noexcept {
+        std::uint64_t expect = (r.seq << 2) | phase_running;
+        if (!r.phase.compare_exchange_strong(expect, (r.seq << 2) | phase_idle, std::memory_order_acq_rel)) {
+            return AttemptEnd::quarantined;
+        }
+        const std::uint32_t old = st.lock();
+        st.site_ = nullptr;
+        st.clear_flags(TaskStateBase::started);
+        if (old & TaskStateBase::claimed) {
+            st.unlock();
+            return AttemptEnd::lost;
+        }
+        const bool timed_out = r.timeout_fired.exchange(false, std::memory_order_acq_rel);
+        if (timed_out) error = std::make_exception_ptr(TaskTimeout{});
+        if (error && retry_wanted(st, error)) {
+            prepare_retry(st, r.slot);
+            st.unlock();
+            return AttemptEnd::retry;
+        }
+        st.set_flags(TaskStateBase::claimed);
+        st.unlock();
+        if (!error) return AttemptEnd::won;
+        st.store_error(std::move(error));
+        return timed_out ? AttemptEnd::won_timeout : AttemptEnd::won_error;
+    }
+
+    bool retry_wanted(const TaskStateBase& st, const std::exception_ptr& error) const noexcept {
+        if (st.info_.attempt >= st.max_attempts_) return false;
+        if (st.deadline_ns_ && now_ns() >= st.deadline_ns_) return false;
+        if (!options_.retry_if) return default_retryable(error);
+        try {
+            return options_.retry_if(error);
+        } catch (...) {
+            print_task_error("PoolOptions::retry_if threw; not retrying", std::current_exception());
+            return false;
+        }
+    }
+
+    static void prepare_retry(TaskStateBase& st, std::size_t failed_on) noexcept {
+        st.info_.attempt += 1;
+        st.info_.previous_worker = failed_on;
+        st.bounced_ = false;
+    }
+
+    void schedule_retry(Item&& item, unsigned failed_attempt) {
+        auto delay = options_.retry_backoff;
+        for (unsigned i = 1; i < failed_attempt && delay.count() > 0 && delay < std::chrono::hours(1); ++i) delay *= 2;
+        if (delay.count() <= 0) {
+            repush(std::move(item));
+            return;
+        }
+        Event ev;
+        ev.at = now_ns() + delay.count();
+        ev.kind = EventKind::repush;
+        ev.item.emplace(std::move(item));
+        schedule(std::move(ev));
+    }
+
+    bool other_available(std::size_t w) const noexcept {
+        for (std::size_t i = 0; i < options_.workers; ++i) {
+            if (i != w && slots_[i].down.load(std::memory_order_relaxed) == 0) return true;
+        }
+        return false;
+    }
+
+    /// Queues a task again (a retry, or a task re-dispatched away from a
+    /// down worker) without counting it as a new submission. Never refused
+    /// for a closed pool: the task was accepted before.
+    void repush(Item&& item) {
+        TaskInfo info = item.state ? item.state->info_ : TaskInfo{};
+        item.submitted_ns = now_ns();
+        try {
+            const Placement where = queue_.push(std::move(item), info, workers());
+            wake_for(where);
+        } catch (...) {
+            // The distributor did not keep it (requirement 4): resolve it.
+            fail_unstarted(std::move(item), std::current_exception());
+        }
+    }
+
+    /// Resolves a task that is not running with `error`, counted as failed.
+    void fail_unstarted(Item&& item, std::exception_ptr error) noexcept {
+        if (!item.state) {
+            report_error(error);
+            failed_other_.fetch_add(1, std::memory_order_seq_cst);
+            notify_balance();
+            return;
+        }
+        const std::uint32_t old = item.state->lock_unless_claimed();
+        if (old & TaskStateBase::claimed) {
+            item.state.release();
+            return;
+        }
+        item.state->set_flags(TaskStateBase::claimed);
+        item.state->unlock();
+        resolve_claimed(std::move(item.state), std::move(error), failed_other_);
+    }
+
+    /// For a task claimed by the caller: count it, store the error, publish.
+    template <class S>
+    void resolve_claimed(StateRef<S>&& ref, std::exception_ptr error, std::atomic<std::uint64_t>& counter) noexcept {
+        S* st = ref.get();
+        st->store_error(error);
+        if (st->is_detached()) report_error(error);
+        counter.fetch_add(1, std::memory_order_seq_cst);
+        ref.publish();
+        notify_balance();
+    }
+
+    // ---- cancellation (PoolLink) --------------------------------------------
+
+    void on_cancel(TaskStateBase&, void* site) noexcept override {
+        if (site) {
+            Runner& r = *static_cast<Runner*>(site);
+            // The task's lock is held: its worker cannot end the attempt, so
+            // the Runner and its stop source are still this task's.
+            r.stop.request_stop();
+            schedule_hang_check(r);
+            slots_[r.slot].ended_other.fetch_add(1, std::memory_order_seq_cst);
+        }
+        cancelled_.fetch_add(1, std::memory_order_seq_cst);
+    }
+
+    std::shared_ptr<void> keep_alive() noexcept override { return this->weak_from_this().lock(); }
+    void after_resolution() noexcept override { notify_balance(); }
+
+    // ---- the supervisor ------------------------------------------------------
+    //
+    // One thread per pool, started the first time a timer is needed, asleep on
+    // a condition variable until the earliest event. It times out tasks,
+    // declares workers hung, and re-queues retries after their back-off. It
+    // acts on a task only under the task's lock, and on a running attempt only
+    // if the Runner's phase still names that attempt, so an event that comes
+    // late finds nothing to do.
+
+    enum class EventKind { run_timeout, queue_deadline, hang_check, repush };
+
+    struct Event {
+        std::int64_t at = 0;
+        EventKind kind = EventKind::repush;
+        StateHold state;
+        std::shared_ptr<Runner> runner;
+        std::uint64_t seq = 0;
+        std::optional<Item> item;
+    };
+    struct Later {
+        bool operator()(const Event& a, const Event& b) const noexcept { return a.at > b.at; }
+    };
+
+    std::shared_ptr<Runner> live_runner(std::size_t w) {
+        std::lock_guard lock(runners_mutex_);
+        return live_[w];
+    }
+
+    void schedule(Event&& ev) {
+        std::lock_guard lock(sup_mutex_);
+        if (sup_stopping_) return;  // only after every task resolved: nothing left to time
+        if (!sup_thread_.joinable()) {
+            sup_thread_ = std::thread([this] { supervisor_main(); });
+        }
+        const bool earliest = events_.empty() || ev.at < events_.front().at;
+        events_.push_back(std::move(ev));
+        std::push_heap(events_.begin(), events_.end(), Later{});
+        if (earliest) sup_cv_.notify_one();
+    }
+
+    void schedule_hang_check(Runner& r) {
+        // Called with a task lock held, on the thread that requested the
+        // stop; r is alive (its attempt cannot end meanwhile).
+        Event ev;
+        ev.at = now_ns() + options_.hang_grace.count();
+        ev.kind = EventKind::hang_check;
+        ev.runner = live_runner(r.slot);
+        if (ev.runner.get() != &r) return;  // already replaced
+        ev.seq = r.phase.load(std::memory_order_acquire) >> 2;
+        schedule(std::move(ev));
+    }
+
+    void supervisor_main() {
+        set_current_thread_name(options_.name + "-sv", 0);
+        std::unique_lock lock(sup_mutex_);
+        while (!sup_stopping_) {
+            if (events_.empty()) {
+                sup_cv_.wait(lock);
+                continue;
+            }
+            const std::int64_t now = now_ns();
+            if (events_.front().at > now) {
+                sup_cv_.wait_for(lock, std::chrono::nanoseconds(events_.front().at - now));
+                continue;
+            }
+            std::pop_heap(events_.begin(), events_.end(), Later{});
+            Event ev = std::move(events_.back());
+            events_.pop_back();
+            lock.unlock();
+            handle(std::move(ev));
+            lock.lock();
+        }
+    }
+
+    void stop_supervisor() noexcept {
+        std::thread t;
+        {
+            std::lock_guard lock(sup_mutex_);
+            sup_stopping_ = true;
+            t = std::move(sup_thread_);
+        }
+        sup_cv_.notify_all();
+        if (t.joinable()) {
+            if (t.get_id() == std::this_thread::get_id()) {
+                t.detach();
+            } else {
+                t.join();
+            }
+        }
+        std::vector<Event> left;
+        {
+            std::lock_guard lock(sup_mutex_);
+            left.swap(events_);
+        }
+        // Timers of resolved tasks; a pending retry cannot be here (the pool
+        // was balanced), but if one were, dropping it resolves its handle.
+    }
+
+    void handle(Event&& ev) {
+        switch (ev.kind) {
+            case EventKind::repush:
+                repush(std::move(*ev.item));
+                break;
+            case EventKind::queue_deadline:
+                expire_queued(*ev.state.get());
+                break;
+            case EventKind::run_timeout:
+                expire_running(*ev.state.get(), *ev.runner, ev.seq);
+                break;
+            case EventKind::hang_check:
+                check_hung(ev.runner, ev.seq);
+                break;
+        }
+    }
+
+    void expire_queued(TaskStateBase& st) {
+        const std::uint32_t old = st.lock_unless_claimed();
+        if (old & TaskStateBase::claimed) return;
+        if (old & TaskStateBase::started) {
+            st.unlock();  // running: its run timeout covers the deadline
+            return;
+        }
+        st.set_flags(TaskStateBase::claimed);
+        st.unlock();
+        const auto e = std::make_exception_ptr(TaskTimeout{});
+        st.store_error(e);
+        if (st.is_detached()) report_error(e);
+        timed_out_.fetch_add(1, std::memory_order_seq_cst);
+        st.publish();
+        notify_balance();
+    }
+
+    void expire_running(TaskStateBase& st, Runner& r, std::uint64_t seq) {
+        const std::uint32_t old = st.lock_unless_claimed();
+        if (old & TaskStateBase::claimed) return;
+        if (!(old & TaskStateBase::started) || st.site_ != &r ||
+            r.phase.load(std::memory_order_acquire) != ((seq << 2) | phase_running)) {
+            st.unlock();  // that attempt already ended
+            return;
+        }
+        const auto e = std::make_exception_ptr(TaskTimeout{});
+        if (retry_wanted(st, e)) {
+            // Let the handler return (or hang) first: the retry is queued
+            // when the attempt ends, by the worker or by check_hung().
+            r.timeout_fired.store(true, std::memory_order_release);
+            r.stop.request_stop();
+            schedule_hang_check(r);
+            st.unlock();
+            return;
+        }
+        st.set_flags(TaskStateBase::claimed);
+        r.stop.request_stop();
+        schedule_hang_check(r);
+        st.unlock();
+        st.store_error(e);
+        if (st.is_detached()) report_error(e);
+        slots_[r.slot].ended_other.fetch_add(1, std::memory_order_seq_cst);
+        timed_out_.fetch_add(1, std::memory_order_seq_cst);
+        st.publish();
+        notify_balance();
+    }
+
+    /// hang_grace after a stop request: if the attempt is still running, the
+    /// thread is quarantined and a fresh one takes the slot.
+    void check_hung(const std::shared_ptr<Runner>& rp, std::uint64_t seq) {
+        Runner& r = *rp;
+        std::uint64_t expect = (seq << 2) | phase_running;
+        if (!r.phase.compare_exchange_strong(expect, (seq << 2) | phase_quarantined, std::memory_order_acq_rel)) {
+            return;  // it returned in time
+        }
+        // From here the old thread touches nothing of the pool's; its item's
+        // state is ours (the payload may still be in use by the handler).
+        const std::size_t w = r.slot;
+        WorkerSlot& s = slots_[w];
+        Item& item = *r.current;
+        TaskStateBase* st = item.state.get();
+        const std::uint32_t old = st->lock();
+        st->site_ = nullptr;
+        st->clear_flags(TaskStateBase::started);
+        const bool retry_pending = r.timeout_fired.load(std::memory_order_acquire);
+        if (old & TaskStateBase::claimed) {
+            st->unlock();
+            item.state.release();
+        } else if (retry_pending && Invoker::payload_survives_call &&
+                   retry_wanted(*st, std::make_exception_ptr(TaskTimeout{}))) {
+            prepare_retry(*st, w);
+            st->unlock();
+            s.ended_other.fetch_add(1, std::memory_order_seq_cst);
+            retried_.fetch_add(1, std::memory_order_seq_cst);
+            // The handler was given a copy: the original payload is intact.
+            schedule_retry(Item{std::move(item.payload), std::move(item.state), 0}, st->info_.attempt - 1);
+        } else {
+            st->set_flags(TaskStateBase::claimed);
+            st->unlock();
+            s.ended_other.fetch_add(1, std::memory_order_seq_cst);
+            resolve_claimed(std::move(item.state), std::make_exception_ptr(TaskTimeout{}), timed_out_);
+        }
+        // The slot's counters are ours until the new thread starts.
+        WorkerSlot::bump(s.returned, 1, std::memory_order_release);
+        s.replaced_hung.fetch_add(1, std::memory_order_relaxed);
+        {
+            std::lock_guard lock(runners_mutex_);
+            quarantined_.push_back(rp);
+        }
+        r.life.store(2, std::memory_order_release);
+        unpark_all(r.life);
+        try {
+            spawn(w);
+        } catch (...) {
+            print_task_error("could not start a thread to replace a hung worker", std::current_exception());
+        }
+        notify_replace(w, ReplaceReason::hung, s.replacements());
+        notify_balance();
+    }
+
+    // ---- shutdown ------------------------------------------------------------
+
+    void join_workers() noexcept {
+        for (;;) {
+            std::shared_ptr<Runner> r;
+            {
+                std::lock_guard lock(runners_mutex_);
+                for (auto& c : live_) {
+                    if (c && c->thread.joinable()) {
+                        r = c;
+                        break;
+                    }
+                }
+            }
+            if (!r) return;
+            // Until it exits, or is quarantined (then live_ has its successor).
+            for (std::uint32_t l = r->life.load(std::memory_order_acquire); l == 0;
+                 l = r->life.load(std::memory_order_acquire)) {
+                park(r->life, 0);
+            }
+            std::lock_guard lock(runners_mutex_);
+            if (r->life.load(std::memory_order_acquire) == 1 && r->thread.joinable()) r->thread.join();
+        }
+    }
+
+    void wait_quarantined() noexcept {
+        const auto deadline = std::chrono::steady_clock::now() + options_.quarantine_wait;
+        std::vector<std::shared_ptr<Runner>> list;
+        {
+            std::lock_guard lock(runners_mutex_);
+            list = quarantined_;
+        }
+        for (auto& r : list) {
+            for (std::uint32_t l = r->life.load(std::memory_order_acquire); l != 3;
+                 l = r->life.load(std::memory_order_acquire)) {
+                if (!park_until(r->life, l, deadline)) break;
+            }
+            std::lock_guard lock(runners_mutex_);
+            if (!r->thread.joinable()) continue;
+            if (r->life.load(std::memory_order_acquire) == 3) {
+                r->thread.join();
+            } else {
+                // Left behind: it holds the core (and so everything it uses)
+                // alive, and exits by itself when its handler returns.
+                r->thread.detach();
+            }
+        }
     }
 
     // ---- the sleep / wake protocol -------------------------------------
@@ -285,7 +1092,7 @@ private:
         WorkerSlot& s = slots_[w];
         s.sleeping.store(1, std::memory_order_seq_cst);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        full_fence();
         if (auto item = queue_.try_pop(w)) {
             cancel_sleep(s);
             return item;
@@ -303,6 +1110,17 @@ private:
         if (s.sleeping.exchange(0, std::memory_order_seq_cst) == 1) sleepers_.fetch_sub(1, std::memory_order_seq_cst);
     }
 
+    void wake_for(Placement where) noexcept {
+        // Pairs with the fence in sleep(): either the worker's re-check sees
+        // the task, or we see it asleep and wake it.
+        full_fence();
+        if (where.is_any()) {
+            wake_any();
+        } else {
+            wake(where.worker);
+        }
+    }
+
     bool wake(std::size_t w) noexcept {
         WorkerSlot& s = slots_[w];
         if (s.sleeping.load(std::memory_order_seq_cst) == 0) return false;
@@ -317,6 +1135,14 @@ private:
         const std::size_t n = options_.workers;
         std::size_t start = wake_rotor_.fetch_add(1, std::memory_order_relaxed);
         for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t w = (start + i) % n;
+            if (slots_[w].down.load(std::memory_order_relaxed)) continue;
+            if (wake(w)) return;
+        }
+        // No healthy sleeper. If no worker is healthy at all, a down one
+        // must see the task (to re-dispatch or fail it).
+        if (workers().available_count() > 0) return;
+        for (std::size_t i = 0; i < n; ++i) {
             if (wake((start + i) % n)) return;
         }
     }
@@ -330,7 +1156,8 @@ private:
     std::uint64_t resolved_total() const noexcept {
         std::uint64_t r = 0;
         for (std::size_t w = 0; w < options_.workers; ++w) r += slots_[w].resolved();
-        return r;
+        return r + timed_out_.load(std::memory_order_seq_cst) + cancelled_.load(std::memory_order_seq_cst) +
+               failed_other_.load(std::memory_order_seq_cst);
     }
 
     /// Every accepted task has resolved. Resolved is read first: it can only
@@ -347,9 +1174,9 @@ private:
         wake_all();
     }
 
-    /// The balance may have been reached by something other than a worker
-    /// resolving a task: tell whoever waits for it.
-    void balance_changed() noexcept {
+    /// A task resolved, or a submission was undone: tell whoever waits for
+    /// the balance.
+    void notify_balance() noexcept {
         if (idle_waiters_.load(std::memory_order_seq_cst) > 0 && balanced()) {
             idle_epoch_.fetch_add(1, std::memory_order_release);
             unpark_all(idle_epoch_);
@@ -359,7 +1186,7 @@ private:
 
     void undo_submit() noexcept {
         submitted_.sub(1);
-        balance_changed();
+        notify_balance();
     }
 
     void report_error(std::exception_ptr e) noexcept {
@@ -374,70 +1201,40 @@ private:
         }
     }
 
-    // ---- the worker ------------------------------------------------------
-
-    void worker_main(std::size_t w) {
-        set_current_thread_name(options_.name, w);
-        current_pool = this;
-        for (;;) {
-            std::optional<Item> item = queue_.try_pop(w);
-            if (!item) item = spin_pop(w);
-            if (!item) {
-                if (exit_ready()) break;
-                item = sleep(w);
-                if (!item) continue;
-            }
-            run(w, *item);
+    void notify_replace(std::size_t w, ReplaceReason why, std::uint64_t count) noexcept {
+        if (!options_.on_replace) return;
+        try {
+            options_.on_replace(ReplaceEvent{w, why, count});
+        } catch (...) {
+            print_task_error("PoolOptions::on_replace threw", std::current_exception());
         }
-        current_pool = nullptr;
-        // Workers asleep waiting for the last tasks can exit now too.
-        wake_all();
     }
 
-    void run(std::size_t w, Item& item) {
-        WorkerSlot& s = slots_[w];
-        const std::int64_t start = now_ns();
-        s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - item.submitted_ns)));
-        WorkerSlot::bump(s.started, 1, std::memory_order_release);
-
-        TaskContext ctx(w, 1, &s.task_stop);
-        std::exception_ptr error;
-        try {
-            invoker_(item, ctx);
-        } catch (...) {
-            error = std::current_exception();
+    static PoolOptions validate(PoolOptions o) {
+        if (o.workers == 0) throw std::invalid_argument("taskdist: PoolOptions::workers must be at least 1");
+        if (o.max_attempts == 0) throw std::invalid_argument("taskdist: PoolOptions::max_attempts must be at least 1");
+        if (o.default_timeout.count() < 0 || o.hang_grace.count() < 0 || o.quarantine_wait.count() < 0 ||
+            o.retry_backoff.count() < 0 || o.restart_backoff.count() < 0 || o.restart_backoff_max.count() < 0) {
+            throw std::invalid_argument("taskdist: PoolOptions durations must not be negative");
         }
-
-        const std::int64_t end = now_ns();
-        const auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
-        s.run_hist.record(took);
-        WorkerSlot::bump(s.busy_ns, took);
-        s.rate.record(end);
-
-        const bool failed = static_cast<bool>(error);
-        if (failed) {
-            if (item.state) {
-                item.state->try_fail(std::move(error));
-            } else {
-                report_error(std::move(error));  // before counting: wait_idle() covers on_error
-            }
-        }
-        // Counted before the handle is published: whoever sees the handle
-        // ready sees the task counted. seq_cst pairs with wait_idle().
-        WorkerSlot::bump(failed ? s.failed : s.completed, 1, std::memory_order_seq_cst);
-        if (item.state) item.state.publish();
-        if (idle_waiters_.load(std::memory_order_seq_cst) > 0 && balanced()) {
-            idle_epoch_.fetch_add(1, std::memory_order_release);
-            unpark_all(idle_epoch_);
-        }
+        if (o.broken_after == 0) throw std::invalid_argument("taskdist: PoolOptions::broken_after must be at least 1");
+        return o;
     }
 
     PoolOptions options_;
     std::unique_ptr<WorkerSlot[]> slots_;
     Queue queue_;
     Invoker invoker_;
-    std::vector<std::jthread> threads_;
-    std::mutex join_mutex_;
+
+    std::mutex runners_mutex_;
+    std::vector<std::shared_ptr<Runner>> live_;
+    std::vector<std::shared_ptr<Runner>> quarantined_;
+
+    std::mutex sup_mutex_;
+    std::condition_variable sup_cv_;
+    std::vector<Event> events_;
+    std::thread sup_thread_;
+    bool sup_stopping_ = false;
 
     StripedCounter submitted_;
     alignas(cache_line) std::atomic<bool> closed_{false};
@@ -445,6 +1242,11 @@ private:
     std::atomic<std::size_t> wake_rotor_{0};
     alignas(cache_line) std::atomic<std::uint32_t> idle_waiters_{0};
     Word idle_epoch_{0};
+    // Rare events, written by any thread.
+    alignas(cache_line) std::atomic<std::uint64_t> timed_out_{0};
+    std::atomic<std::uint64_t> cancelled_{0};
+    std::atomic<std::uint64_t> failed_other_{0};
+    std::atomic<std::uint64_t> retried_{0};
 };
 
 } // namespace taskdist::detail

@@ -20,9 +20,9 @@ struct LeastBusy {
     public:
         queue(const LeastBusy&, std::size_t workers) : lanes_(workers) {}
 
-        Placement push(Item&& item, const TaskInfo&, WorkerSet workers) {
+        Placement push(Item&& item, const TaskInfo& info, WorkerSet workers) {
             std::size_t start = static_cast<std::size_t>(rotate_.fetch_add(1, std::memory_order_relaxed));
-            std::size_t w = lanes_.least_loaded(workers, start);
+            std::size_t w = lanes_.least_loaded(workers, start, info.previous_worker);
             lanes_.push(w, std::move(item));
             return Placement::on(w);
         }

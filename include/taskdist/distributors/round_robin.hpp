@@ -10,6 +10,7 @@
 namespace taskdist {
 
 /// Per-worker queues and an exact rotation for a single submitting thread
+/// while every worker is healthy
 /// (with several, each task still takes the next turn of one shared
 /// counter). Predictable, but not work-conserving: a task queued behind a
 /// slow one waits for it. No settings.
@@ -19,8 +20,12 @@ struct RoundRobin {
     public:
         queue(const RoundRobin&, std::size_t workers) : lanes_(workers) {}
 
-        Placement push(Item&& item, const TaskInfo&, WorkerSet workers) {
-            std::size_t w = static_cast<std::size_t>(next_.fetch_add(1, std::memory_order_relaxed) % workers.size());
+        Placement push(Item&& item, const TaskInfo& info, WorkerSet workers) {
+            const std::size_t n = workers.size();
+            std::size_t w = static_cast<std::size_t>(next_.fetch_add(1, std::memory_order_relaxed) % n);
+            // A worker that is down (or a retry's previous worker) passes its
+            // turn to the next eligible one; with all healthy this is exact.
+            for (std::size_t i = 0; i < n && !workers.eligible(w, info.previous_worker); ++i) w = (w + 1) % n;
             lanes_.push(w, std::move(item));
             return Placement::on(w);
         }

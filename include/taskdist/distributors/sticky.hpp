@@ -21,11 +21,21 @@ struct Sticky {
     /// The worker a key maps to among `workers` workers. Pure: same inputs,
     /// same answer.
     static std::size_t owner(std::uint64_t key, std::size_t workers, std::uint64_t seed) noexcept {
+        return owner_if(key, workers, seed, [](std::size_t) { return true; });
+    }
+
+    /// The highest-scoring worker among those `allowed` accepts (worker 0 if
+    /// none does). Skipping a worker moves only the keys it would have owned.
+    template <class Allowed>
+    static std::size_t owner_if(std::uint64_t key, std::size_t workers, std::uint64_t seed, Allowed allowed) noexcept {
         std::size_t best = 0;
         std::uint64_t best_score = 0;
+        bool found = false;
         for (std::size_t w = 0; w < workers; ++w) {
+            if (!allowed(w)) continue;
             std::uint64_t score = mix(key ^ mix(seed + w));
-            if (w == 0 || score > best_score) {
+            if (!found || score > best_score) {
+                found = true;
                 best = w;
                 best_score = score;
             }
@@ -49,10 +59,15 @@ struct Sticky {
         queue(const Sticky& settings, std::size_t workers) : lanes_(workers), seed_(settings.seed) {}
 
         Placement push(Item&& item, const TaskInfo& info, WorkerSet workers) {
+            // A down worker's keys (and a retry's previous worker) go to
+            // their next-best worker while it is out; they come back after.
+            const std::size_t avoid = info.previous_worker;
             std::size_t w = info.key
-                                ? owner(*info.key, workers.size(), seed_)
-                                : lanes_.least_loaded(workers, static_cast<std::size_t>(
-                                                                   rotate_.fetch_add(1, std::memory_order_relaxed)));
+                                ? owner_if(*info.key, workers.size(), seed_,
+                                           [&](std::size_t c) { return workers.eligible(c, avoid); })
+                                : lanes_.least_loaded(workers,
+                                                      static_cast<std::size_t>(rotate_.fetch_add(1, std::memory_order_relaxed)),
+                                                      avoid);
             lanes_.push(w, std::move(item));
             return Placement::on(w);
         }

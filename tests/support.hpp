@@ -1,0 +1,82 @@
+// Helpers shared by the test executables: a gate that holds tasks until the
+// test opens it, and waits that turn a hang into a failure.
+//
+// Timeouts here (`patience`) only bound how long a broken test can hang;
+// nothing waits a fixed time for something to happen.
+#pragma once
+
+#include "catch.hpp"
+
+#include <taskdist/task_handle.hpp>
+
+#include <chrono>
+#include <future>
+#include <latch>
+#include <mutex>
+
+namespace test_support {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// How long to wait for something that should happen at once before calling
+// it a failure. Generous, so that a loaded machine or a sanitizer never trips it.
+inline constexpr auto patience = 30s;
+
+// A one-shot barrier a task blocks on until the test opens it.
+//
+// Declare the Gate before the pool (tasks refer to it, so it must outlive
+// them) and its open_on_exit() guard after the pool: the guard is destroyed
+// first, so a failing REQUIRE frees blocked workers before the pool's
+// destructor waits for them.
+class Gate {
+public:
+    void wait() const { latch_.wait(); }
+    bool is_open() const { return latch_.try_wait(); }
+    void open() {
+        std::call_once(opened_, [this] { latch_.count_down(); });
+    }
+
+    class Opener {
+    public:
+        explicit Opener(Gate& g) : g_(g) {}
+        Opener(const Opener&) = delete;
+        Opener& operator=(const Opener&) = delete;
+        ~Opener() { g_.open(); }
+
+    private:
+        Gate& g_;
+    };
+    [[nodiscard]] Opener open_on_exit() { return Opener(*this); }
+
+private:
+    mutable std::latch latch_{1};
+    std::once_flag opened_;
+};
+
+// get(), but a task that never resolves fails the test instead of hanging it.
+template <class R>
+R await(taskdist::TaskHandle<R>& handle) {
+    INFO("a task that should have run did not resolve within " << patience.count() << " s");
+    REQUIRE(handle.wait_for(patience));
+    return handle.get();
+}
+
+// True if the future became ready within `patience`.
+template <class T>
+bool arrives(std::future<T>& f) {
+    return f.wait_for(patience) == std::future_status::ready;
+}
+template <class T>
+bool arrives(std::shared_future<T>& f) {
+    return f.wait_for(patience) == std::future_status::ready;
+}
+
+// Work that takes at least `d` of the worker's time (a workload, not a wait).
+inline void spin_for(std::chrono::nanoseconds d) {
+    const Clock::time_point until = Clock::now() + d;
+    while (Clock::now() < until) {
+    }
+}
+
+} // namespace test_support

@@ -1,0 +1,572 @@
+// Tests of each distributor's defining behaviour, of the example policy in
+// examples/custom_distributor.hpp, and of exactly-once resolution under every
+// distributor.
+//
+// Synchronisation is explicit: a worker is held by a task that blocks on a
+// latch the test opens, and the test learns which worker is held from a
+// future. Timeouts (`patience`) only turn a hang into a failure; no test
+// sleeps to let something happen. Workers never assert: they return what
+// they saw through their handles, and the test thread checks it.
+#include "support.hpp"
+#if TASKDIST_CATCH2_V3
+#include <catch2/catch_template_test_macros.hpp>
+#endif
+
+#include <taskdist/taskdist.hpp>
+
+#include "../examples/custom_distributor.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <future>
+#include <latch>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using namespace test_support;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// The task id that blocks its worker until the test releases it.
+constexpr int hold_id = -1;
+
+// What a task reports: which worker ran it, and its place in the global run
+// order (only meaningful with one worker).
+struct Ran {
+    std::size_t worker = 0;
+    std::uint64_t seq = 0;
+};
+
+// The handler every pool in these tests runs, plus the hold: the task
+// hold_id announces its worker and blocks until release().
+class Harness {
+public:
+    Ran run(int id, const taskdist::TaskContext& ctx) {
+        if (id == hold_id) {
+            started_.set_value(ctx.worker_index());
+            gate_.wait();
+        }
+        return Ran{ctx.worker_index(), next_seq_.fetch_add(1)};
+    }
+
+    // The held worker's index, or nothing if the hold task did not start in time.
+    std::optional<std::size_t> held_worker() const {
+        if (started_future_.wait_for(patience) != std::future_status::ready) return std::nullopt;
+        return started_future_.get();
+    }
+
+    void release() {
+        std::call_once(released_, [this] { gate_.count_down(); });
+    }
+
+    // Declare the guard after the pool: it is then destroyed first, so a
+    // failing REQUIRE frees the held worker before the pool's destructor
+    // waits for it.
+    class ReleaseOnExit {
+    public:
+        explicit ReleaseOnExit(Harness& h) : h_(h) {}
+        ReleaseOnExit(const ReleaseOnExit&) = delete;
+        ReleaseOnExit& operator=(const ReleaseOnExit&) = delete;
+        ~ReleaseOnExit() { h_.release(); }
+
+    private:
+        Harness& h_;
+    };
+    [[nodiscard]] ReleaseOnExit release_on_exit() { return ReleaseOnExit(*this); }
+
+private:
+    std::promise<std::size_t> started_;
+    std::shared_future<std::size_t> started_future_ = started_.get_future().share();
+    std::latch gate_{1};
+    std::once_flag released_;
+    std::atomic<std::uint64_t> next_seq_{0};
+};
+
+template <class Dist>
+using Pool = taskdist::WorkerPool<int, Ran, Dist>;
+
+template <class Dist>
+Pool<Dist> make_pool(Harness& h, std::size_t workers, Dist dist = {}) {
+    return Pool<Dist>([&h](int id, taskdist::TaskContext& ctx) { return h.run(id, ctx); }, {.workers = workers},
+                      dist);
+}
+
+// Submits the hold task and returns the worker it holds.
+template <class Dist>
+std::size_t hold_one_worker(Pool<Dist>& pool, Harness& h) {
+    // Dropping a handle neither waits for nor cancels its task.
+    (void)pool.submit(hold_id);
+    const std::optional<std::size_t> held = h.held_worker();
+    INFO("the hold task did not start within " << patience.count() << " s");
+    REQUIRE(held.has_value());
+    return *held;
+}
+
+// Submits `per_producer` tasks from each of `producers` threads at once,
+// with a mix of priorities and keys, and checks that every task ran once,
+// every handle got its own task's value, and the statistics balance.
+template <class Dist>
+void check_exactly_once(std::size_t producers, std::size_t per_producer) {
+    const std::size_t total = producers * per_producer;
+    std::vector<std::atomic<std::uint32_t>> runs(total);
+    taskdist::WorkerPool<std::uint32_t, std::uint64_t, Dist> pool(
+        [&runs](std::uint32_t id) {
+            runs[id].fetch_add(1, std::memory_order_relaxed);
+            return std::uint64_t{id};
+        },
+        {.workers = 4});
+
+    std::vector<std::vector<taskdist::TaskHandle<std::uint64_t>>> handles(producers);
+    std::atomic<std::size_t> submit_errors{0};
+    {
+        std::latch go(1);
+        std::vector<std::jthread> threads;
+        for (std::size_t p = 0; p < producers; ++p) {
+            threads.emplace_back([&, p] {
+                go.wait();
+                handles[p].reserve(per_producer);
+                for (std::size_t i = 0; i < per_producer; ++i) {
+                    const auto id = static_cast<std::uint32_t>(p * per_producer + i);
+                    taskdist::SubmitOptions opts{.priority = static_cast<int>(id % 5) - 2,
+                                                 .key = id % 3 == 0 ? std::nullopt
+                                                                    : std::optional<std::uint64_t>(id % 97)};
+                    try {
+                        handles[p].push_back(pool.submit(id, opts));
+                    } catch (...) {
+                        submit_errors.fetch_add(1);
+                    }
+                }
+            });
+        }
+        go.count_down();
+    }  // joins the producers
+    REQUIRE(submit_errors.load() == 0);
+
+    pool.wait_idle();
+    const taskdist::PoolStats stats = pool.stats();
+    CHECK(stats.submitted == total);
+    CHECK(stats.completed == total);
+    CHECK(stats.failed == 0);
+    CHECK(stats.queued == 0);
+    CHECK(stats.running == 0);
+
+    std::uint64_t sum = 0;
+    std::size_t wrong_values = 0;
+    for (std::size_t p = 0; p < producers; ++p) {
+        for (std::size_t i = 0; i < per_producer; ++i) {
+            const std::uint64_t got = handles[p][i].get();
+            sum += got;
+            if (got != p * per_producer + i) ++wrong_values;
+        }
+    }
+    CHECK(wrong_values == 0);
+    CHECK(sum == static_cast<std::uint64_t>(total) * (total - 1) / 2);
+
+    std::size_t not_once = 0;
+    std::optional<std::size_t> first_bad;
+    for (std::size_t id = 0; id < total; ++id) {
+        if (runs[id].load() != 1) {
+            ++not_once;
+            if (!first_bad) first_bad = id;
+        }
+    }
+    INFO("first task not run exactly once: " << (first_bad ? static_cast<long long>(*first_bad) : -1LL) << ", run "
+                                             << (first_bad ? runs[*first_bad].load() : 1u) << " times");
+    CHECK(not_once == 0);
+}
+
+// The run order of task ids 0..n-1 given their handles: ids sorted by seq.
+std::vector<int> run_order(std::vector<taskdist::TaskHandle<Ran>>& handles) {
+    std::vector<std::pair<std::uint64_t, int>> by_seq;
+    for (std::size_t id = 0; id < handles.size(); ++id) {
+        by_seq.emplace_back(await(handles[id]).seq, static_cast<int>(id));
+    }
+    std::sort(by_seq.begin(), by_seq.end());
+    std::vector<int> order;
+    for (const auto& [seq, id] : by_seq) order.push_back(id);
+    return order;
+}
+
+} // namespace
+
+// ---- RoundRobin --------------------------------------------------------
+
+TEST_CASE("RoundRobin runs task i on worker i mod n when one thread submits", "[round_robin]") {
+    for (std::size_t n : {1u, 3u, 4u}) {
+        Harness h;
+        auto pool = make_pool<taskdist::RoundRobin>(h, n);
+        std::vector<taskdist::TaskHandle<Ran>> handles;
+        for (int i = 0; i < 300; ++i) handles.push_back(pool.submit(i));
+        for (std::size_t i = 0; i < handles.size(); ++i) {
+            const std::size_t expected = i % n;
+            const std::size_t seen = await(handles[i]).worker;
+            CAPTURE(n, i, expected, seen);
+            REQUIRE(seen == expected);
+        }
+    }
+}
+
+TEST_CASE("RoundRobin keeps a task queued behind a held worker instead of moving it", "[round_robin]") {
+    constexpr std::size_t n = 4;
+    Harness h;
+    auto pool = make_pool<taskdist::RoundRobin>(h, n);
+    const auto release = h.release_on_exit();
+    const std::size_t held = hold_one_worker(pool, h);
+    REQUIRE(held == 0);  // the hold was task 0
+
+    // Tasks 1..n: the first n-1 go to the free workers, the last to the held one.
+    std::vector<taskdist::TaskHandle<Ran>> handles;
+    for (int i = 1; i <= static_cast<int>(n); ++i) handles.push_back(pool.submit(i));
+    for (std::size_t i = 0; i + 1 < n; ++i) CHECK(await(handles[i]).worker == i + 1);
+
+    INFO("task " << n << " belongs to the held worker 0 and must wait for it");
+    CHECK_FALSE(handles.back().ready());
+    CHECK(pool.stats().per_worker[0].queued == 1);
+
+    h.release();
+    CHECK(await(handles.back()).worker == 0);
+}
+
+// ---- LeastBusy ---------------------------------------------------------
+
+TEST_CASE("LeastBusy sends no task to a worker held by a long task, and shares the rest", "[least_busy]") {
+    constexpr std::size_t n = 4;
+    Harness h;
+    auto pool = make_pool<taskdist::LeastBusy>(h, n);
+    const auto release = h.release_on_exit();
+    const std::size_t held = hold_one_worker(pool, h);
+
+    // Rounds of n-1 tasks, each round awaited: before every push, some free
+    // worker has nothing queued or running while the held one has a task
+    // running, so the held worker is never the least busy.
+    std::vector<std::size_t> per_worker(n, 0);
+    for (int round = 0; round < 40; ++round) {
+        std::vector<taskdist::TaskHandle<Ran>> handles;
+        for (std::size_t i = 0; i + 1 < n; ++i) handles.push_back(pool.submit(round));
+        for (auto& handle : handles) ++per_worker[await(handle).worker];
+    }
+    CAPTURE(held, per_worker);
+    CHECK(per_worker[held] == 0);
+    for (std::size_t w = 0; w < n; ++w) {
+        if (w != held) CHECK(per_worker[w] > 0);
+    }
+}
+
+// ---- Priority ----------------------------------------------------------
+
+TEST_CASE("Priority runs higher priorities first and equal priorities in submission order", "[priority]") {
+    // Aging off, and aging so slow that it cannot matter within this test:
+    // both must give the strict order.
+    for (std::chrono::nanoseconds step : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(1h)}) {
+        CAPTURE(step.count());
+        Harness h;
+        auto pool = make_pool(h, 1, taskdist::Priority{.aging_step = step});
+        const auto release = h.release_on_exit();
+        hold_one_worker(pool, h);
+
+        const std::vector<int> priorities = {0, 3, -1, 3, 0, 7, -1, 0, 7, 3, -5, 0, 2, 2, -5, 7};
+        std::vector<taskdist::TaskHandle<Ran>> handles;
+        for (int p : priorities) handles.push_back(pool.submit(static_cast<int>(handles.size()), {.priority = p}));
+        h.release();
+
+        std::vector<int> expected(priorities.size());
+        for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<int>(i);
+        auto priority_of = [&](int id) { return priorities[static_cast<std::size_t>(id)]; };
+        std::stable_sort(expected.begin(), expected.end(),
+                         [&](int a, int b) { return priority_of(a) > priority_of(b); });
+        const std::vector<int> seen = run_order(handles);
+        REQUIRE(seen == expected);
+    }
+}
+
+TEST_CASE("Priority with aging_step 0 keeps an old low-priority task behind a newer higher one", "[priority]") {
+    // The same two submissions, 2 ms apart: strict priority lets the later,
+    // higher task go first; aging by 1 ms per level lets the older one go
+    // first, since it has aged more than the one level between them.
+    auto run_pair = [](std::chrono::nanoseconds step) {
+        Harness h;
+        auto pool = make_pool(h, 1, taskdist::Priority{.aging_step = step});
+        const auto release = h.release_on_exit();
+        hold_one_worker(pool, h);
+        auto low = pool.submit(0, {.priority = 0});
+        const Clock::time_point low_submitted = Clock::now();
+        // Producer pacing, not synchronisation: the gap only has to be at least 2 ms.
+        while (Clock::now() - low_submitted <= 2ms) std::this_thread::yield();
+        auto high = pool.submit(1, {.priority = 1});
+        h.release();
+        const std::uint64_t low_seq = await(low).seq;
+        const std::uint64_t high_seq = await(high).seq;
+        return std::pair{low_seq, high_seq};
+    };
+
+    SECTION("aging_step 0: the higher priority runs first however long the other waited") {
+        const auto [low_seq, high_seq] = run_pair(0ns);
+        CAPTURE(low_seq, high_seq);
+        CHECK(high_seq < low_seq);
+    }
+    SECTION("aging_step 1 ms: the older task has aged past the one level and runs first") {
+        const auto [low_seq, high_seq] = run_pair(1ms);
+        CAPTURE(low_seq, high_seq);
+        CHECK(low_seq < high_seq);
+    }
+}
+
+TEST_CASE("Priority aging bounds the wait: a low task runs before higher ones submitted "
+          "over (p_high - p_low) * aging_step after it",
+          "[priority]") {
+    // The order is fixed at submit time by priority * aging_step - submitted_at,
+    // and the pool stamps submitted_at inside submit(). Bracketing each submit
+    // with clock readings tells, for most high tasks, which side of the low
+    // task it must run on; tasks too close to the bound to tell are skipped,
+    // so a slow or preempted producer makes the test weaker, never flaky.
+    constexpr int p_low = 0;
+    constexpr int p_high = 10;
+    constexpr auto step = 1ms;
+    constexpr auto bound = (p_high - p_low) * step;
+
+    Harness h;
+    auto pool = make_pool(h, 1, taskdist::Priority{.aging_step = step});
+    const auto release = h.release_on_exit();
+    hold_one_worker(pool, h);
+
+    const Clock::time_point low_before = Clock::now();
+    auto low = pool.submit(0, {.priority = p_low});
+    const Clock::time_point low_after = Clock::now();
+
+    // A continuous stream of high-priority tasks for three times the bound,
+    // paced so that it stays a few hundred tasks long.
+    struct High {
+        taskdist::TaskHandle<Ran> handle;
+        Clock::time_point before, after;
+    };
+    std::vector<High> highs;
+    for (int id = 1;; ++id) {
+        const Clock::time_point before = Clock::now();
+        auto handle = pool.submit(id, {.priority = p_high});
+        const Clock::time_point after = Clock::now();
+        highs.push_back(High{std::move(handle), before, after});
+        if (before - low_after > 3 * bound) break;
+        while (Clock::now() - after < 100us) std::this_thread::yield();  // pacing only
+    }
+    h.release();
+
+    const std::uint64_t low_seq = await(low).seq;
+    std::size_t must_follow = 0, must_precede = 0;
+    for (High& high : highs) {
+        const std::uint64_t high_seq = await(high.handle).seq;
+        const auto after_low_us =
+            std::chrono::duration_cast<std::chrono::microseconds>(high.before - low_after).count();
+        CAPTURE(low_seq, high_seq, after_low_us);
+        if (high.before - low_after > bound) {
+            // Submitted more than the bound after the low task: must run after it.
+            ++must_follow;
+            REQUIRE(low_seq < high_seq);
+        } else if (high.after - low_before < bound) {
+            // Submitted less than the bound after it: its priority still wins.
+            ++must_precede;
+            REQUIRE(high_seq < low_seq);
+        }
+    }
+    CAPTURE(highs.size(), must_precede);
+    CHECK(must_follow > 0);
+}
+
+TEST_CASE("Priority rejects a negative aging_step with std::invalid_argument", "[priority]") {
+    Harness h;
+    REQUIRE_THROWS_AS(make_pool(h, 1, taskdist::Priority{.aging_step = -1ns}), std::invalid_argument);
+    REQUIRE_NOTHROW(make_pool(h, 1, taskdist::Priority{.aging_step = 0ns}));
+}
+
+// ---- Sticky ------------------------------------------------------------
+
+TEST_CASE("Sticky runs every task of a key on the worker Sticky::owner names for it", "[sticky]") {
+    constexpr std::size_t n = 4;
+    constexpr int keys = 256;
+    constexpr int rounds_per_producer = 8;
+    const taskdist::Sticky settings{.seed = 42};
+    Harness h;
+    auto pool = make_pool(h, n, settings);
+
+    // Two producers, each submitting every key several times.
+    std::vector<std::vector<taskdist::TaskHandle<Ran>>> handles(2);
+    {
+        std::latch go(1);
+        std::vector<std::jthread> producers;
+        for (auto& mine : handles) {
+            producers.emplace_back([&pool, &go, &mine] {
+                go.wait();
+                for (int r = 0; r < rounds_per_producer; ++r) {
+                    for (int key = 0; key < keys; ++key) {
+                        mine.push_back(pool.submit(key, {.key = static_cast<std::uint64_t>(key)}));
+                    }
+                }
+            });
+        }
+        go.count_down();
+    }
+
+    for (auto& mine : handles) {
+        REQUIRE(mine.size() == static_cast<std::size_t>(keys * rounds_per_producer));
+        for (std::size_t i = 0; i < mine.size(); ++i) {
+            const auto key = static_cast<std::uint64_t>(i % keys);
+            const std::size_t expected = taskdist::Sticky::owner(key, n, settings.seed);
+            const std::size_t seen = await(mine[i]).worker;
+            CAPTURE(key, expected, seen);
+            REQUIRE(seen == expected);
+        }
+    }
+}
+
+TEST_CASE("Sticky spreads 1000 keys over all 4 workers, none above twice its fair share", "[sticky]") {
+    constexpr std::size_t n = 4;
+    constexpr int keys = 1000;
+    constexpr std::size_t fair = keys / n;
+    Harness h;
+    auto pool = make_pool<taskdist::Sticky>(h, n);
+    std::vector<taskdist::TaskHandle<Ran>> handles;
+    for (int key = 0; key < keys; ++key) handles.push_back(pool.submit(key, {.key = static_cast<std::uint64_t>(key)}));
+
+    std::vector<std::size_t> per_worker(n, 0);
+    for (auto& handle : handles) ++per_worker[await(handle).worker];
+    CAPTURE(per_worker);
+    for (std::size_t count : per_worker) {
+        CHECK(count >= fair / 2);
+        CHECK(count <= 2 * fair);
+    }
+}
+
+TEST_CASE("Sticky sends tasks without a key away from a held worker, while a keyed task waits for its owner",
+          "[sticky]") {
+    constexpr std::size_t n = 4;
+    const taskdist::Sticky settings;
+    Harness h;
+    auto pool = make_pool(h, n, settings);
+    const auto release = h.release_on_exit();
+    const std::size_t held = hold_one_worker(pool, h);
+
+    // Unkeyed tasks go to the least busy worker: as for LeastBusy, rounds of
+    // n-1 awaited tasks always find a free worker idle.
+    std::vector<std::size_t> per_worker(n, 0);
+    for (int round = 0; round < 40; ++round) {
+        std::vector<taskdist::TaskHandle<Ran>> handles;
+        for (std::size_t i = 0; i + 1 < n; ++i) handles.push_back(pool.submit(round));
+        for (auto& handle : handles) ++per_worker[await(handle).worker];
+    }
+    CAPTURE(held, per_worker);
+    CHECK(per_worker[held] == 0);
+
+    // Affinity wins over load: a key owned by the held worker waits for it.
+    std::uint64_t key = 0;
+    while (taskdist::Sticky::owner(key, n, settings.seed) != held) ++key;
+    CAPTURE(key);
+    auto keyed = pool.submit(1, {.key = key});
+    CHECK_FALSE(keyed.ready());
+    CHECK(pool.stats().per_worker[held].queued == 1);
+    h.release();
+    CHECK(await(keyed).worker == held);
+}
+
+TEST_CASE("Sticky::owner is pure, and adding a worker moves only the keys the new worker takes", "[sticky]") {
+    constexpr std::uint64_t keys = 10'000;
+    for (std::uint64_t seed : {std::uint64_t{0}, std::uint64_t{42}, taskdist::Sticky{}.seed}) {
+        for (std::size_t n = 1; n <= 8; ++n) {
+            // Checked without Catch in the loop (80,000 keys per seed); the
+            // first offending key is reported.
+            std::size_t moved = 0, impure = 0, out_of_range = 0, moved_elsewhere = 0;
+            std::optional<std::uint64_t> first_bad;
+            for (std::uint64_t key = 0; key < keys; ++key) {
+                const std::size_t before = taskdist::Sticky::owner(key, n, seed);
+                const std::size_t after = taskdist::Sticky::owner(key, n + 1, seed);
+                const bool bad_purity = before != taskdist::Sticky::owner(key, n, seed);
+                const bool bad_range = before >= n;
+                // Rendezvous: a key either stays or moves to the new worker n.
+                const bool bad_move = after != before && after != n;
+                impure += bad_purity;
+                out_of_range += bad_range;
+                moved_elsewhere += bad_move;
+                moved += after != before;
+                if ((bad_purity || bad_range || bad_move) && !first_bad) first_bad = key;
+            }
+            const std::uint64_t bad_key = first_bad.value_or(0);
+            INFO("seed " << seed << ", " << n << " -> " << n + 1 << " workers; first offending key " << bad_key
+                         << " maps to " << taskdist::Sticky::owner(bad_key, n, seed) << " then "
+                         << taskdist::Sticky::owner(bad_key, n + 1, seed));
+            CHECK(impure == 0);
+            CHECK(out_of_range == 0);
+            CHECK(moved_elsewhere == 0);
+            // The new worker takes about its fair share, 1/(n+1), of the keys.
+            const double expected = static_cast<double>(keys) / static_cast<double>(n + 1);
+            CAPTURE(moved, expected);
+            CHECK(static_cast<double>(moved) > 0.75 * expected);
+            CHECK(static_cast<double>(moved) < 1.25 * expected);
+        }
+    }
+}
+
+// ---- SharedQueue -------------------------------------------------------
+
+TEST_CASE("SharedQueue keeps the other workers busy while one is held", "[shared_queue]") {
+    constexpr std::size_t n = 4;
+    constexpr int tasks = 1000;
+    Harness h;
+    auto pool = make_pool<taskdist::SharedQueue>(h, n);
+    const auto release = h.release_on_exit();
+    const std::size_t held = hold_one_worker(pool, h);
+
+    std::vector<taskdist::TaskHandle<Ran>> handles;
+    for (int i = 0; i < tasks; ++i) handles.push_back(pool.submit(i));
+    // Every task resolves while the held worker is still blocked.
+    std::vector<std::size_t> per_worker(n, 0);
+    for (auto& handle : handles) ++per_worker[await(handle).worker];
+    CAPTURE(held, per_worker);
+    CHECK(per_worker[held] == 0);
+
+    const taskdist::PoolStats stats = pool.stats();
+    CHECK(stats.per_worker[held].running == 1);
+    CHECK(stats.completed == static_cast<std::uint64_t>(tasks));
+}
+
+// ---- A user-written policy (examples/custom_distributor.hpp) -------------
+
+TEST_CASE("PowerOfTwoChoices, the example policy, never picks a held worker while its partner is idle",
+          "[custom]") {
+    constexpr std::size_t n = 4;
+    Harness h;
+    auto pool = make_pool<example::PowerOfTwoChoices>(h, n);
+    const auto release = h.release_on_exit();
+    const std::size_t held = hold_one_worker(pool, h);
+
+    // One task at a time: every free worker is idle at each push, so any
+    // pair containing the held worker has a less loaded partner.
+    std::vector<std::size_t> per_worker(n, 0);
+    for (int i = 0; i < 300; ++i) {
+        auto handle = pool.submit(i);
+        ++per_worker[await(handle).worker];
+    }
+    CAPTURE(held, per_worker);
+    CHECK(per_worker[held] == 0);
+    for (std::size_t w = 0; w < n; ++w) {
+        if (w != held) CHECK(per_worker[w] > 0);
+    }
+}
+
+TEST_CASE("PowerOfTwoChoices, the example policy, resolves each of 10,000 tasks exactly once", "[custom]") {
+    check_exactly_once<example::PowerOfTwoChoices>(2, 5'000);
+}
+
+// ---- Every shipped distributor -------------------------------------------
+
+TEMPLATE_TEST_CASE("every shipped distributor resolves each of 20,000 tasks from 4 producers exactly once",
+                   "[exactly_once]", taskdist::RoundRobin, taskdist::LeastBusy, taskdist::Priority,
+                   taskdist::Sticky, taskdist::SharedQueue) {
+    check_exactly_once<TestType>(4, 5'000);
+}
