@@ -412,13 +412,10 @@ private:
                 break;
             }
             if (res.fault) {
-                // The handler threw WorkerFault: this worker's state is unusable.
+                // The handler threw WorkerFault: this worker's state is
+                // unusable (run() already marked the slot down).
                 handler = Worker{};
                 built = false;
-                WorkerSlot& s = slots_[w];
-                s.replaced_fault.fetch_add(1, std::memory_order_relaxed);
-                s.failures_in_row.fetch_add(1, std::memory_order_relaxed);
-                notify_replace(w, ReplaceReason::worker_fault, s.replacements());
             }
         }
         current_pool = nullptr;
@@ -620,6 +617,14 @@ private:
             st->store_error(error);
         }
         if (actx.end == AttemptEnd::quarantined) return {true, false};
+        if (fault) {
+            // Before the task is retried or resolved: the retry must see this
+            // worker down, and whoever sees the outcome sees the replacement.
+            s.down.store(1, std::memory_order_seq_cst);
+            s.replaced_fault.fetch_add(1, std::memory_order_relaxed);
+            s.failures_in_row.fetch_add(1, std::memory_order_relaxed);
+            notify_replace(w, ReplaceReason::worker_fault, s.replacements());
+        }
 
         const std::int64_t end = now_ns();
         const auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
