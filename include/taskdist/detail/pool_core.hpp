@@ -135,7 +135,7 @@ enum class AttemptEnd {
 /// before starts, and starts before submissions, so every derived figure is
 /// non-negative and the snapshot identity exact.
 template <class Item, class Dist, class Invoker>
-class PoolCore : public std::enable_shared_from_this<PoolCore<Item, Dist, Invoker>>, private PoolLink {
+class PoolCore final : public std::enable_shared_from_this<PoolCore<Item, Dist, Invoker>>, private PoolLink {
 public:
     using Queue = typename Dist::template queue<Item>;
     using Worker = typename Invoker::Worker;
