@@ -15,6 +15,7 @@
 #pragma once
 
 #include <taskdist/distributor.hpp>
+#include <taskdist/distributors/sticky.hpp>  // for Sticky::mix, a 64-bit mixer
 
 #include <atomic>
 #include <cstddef>
@@ -45,7 +46,7 @@ struct PowerOfTwoChoices {
             if (n > 1) {
                 // A Weyl sequence through a mixer: a random-looking stream
                 // that needs no lock and no per-thread generator state.
-                const std::uint64_t r = mix(state_.fetch_add(0x9e3779b97f4a7c15ull, std::memory_order_relaxed));
+                const std::uint64_t r = taskdist::Sticky::mix(state_.fetch_add(0x9e3779b97f4a7c15ull, std::memory_order_relaxed));
                 const std::size_t a = static_cast<std::size_t>(r % n);
                 // Two distinct workers: sampling one worker twice would make
                 // it a single choice, and then a held worker could be picked.
@@ -65,16 +66,6 @@ struct PowerOfTwoChoices {
     private:
         std::uint64_t load(const taskdist::WorkerSet& workers, std::size_t w) const noexcept {
             return lanes_.queued(w) + workers[w].running();
-        }
-
-        // splitmix64's finaliser.
-        static constexpr std::uint64_t mix(std::uint64_t x) noexcept {
-            x ^= x >> 30;
-            x *= 0xbf58476d1ce4e5b9ull;
-            x ^= x >> 27;
-            x *= 0x94d049bb133111ebull;
-            x ^= x >> 31;
-            return x;
         }
 
         taskdist::PerWorkerQueues<Item> lanes_;

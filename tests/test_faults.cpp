@@ -55,6 +55,16 @@ std::string outcome_of(taskdist::TaskHandle<R>& h) {
     }
 }
 
+// A cooperative handler's wait: until `token` is stop-requested (true) or
+// `cap` passes (false). The callback may run on the thread that requests the
+// stop, so it only fulfils a promise.
+bool wait_for_stop(const std::stop_token& token, std::chrono::nanoseconds cap) {
+    std::promise<void> stopped;
+    auto f = stopped.get_future();
+    std::stop_callback cb(token, [&stopped] { stopped.set_value(); });
+    return f.wait_for(cap) == std::future_status::ready;
+}
+
 // A release the test owns and every stuck handler waits on, for at most
 // `cap`: handlers that ignore their stop token end once the test is over,
 // so no thread outlives the process for long.
@@ -228,11 +238,7 @@ TEST_CASE("a handler that honours its stop token returns early, and its worker i
     taskdist::WorkerPool<int, int> pool(
         [&saw_stop](int x, taskdist::TaskContext& ctx) {
             if (x != 1) return x;
-            std::promise<void> stopped;
-            auto f = stopped.get_future();
-            std::stop_callback cb(ctx.stop_token(), [&stopped] { stopped.set_value(); });
-            const bool requested = f.wait_for(patience) == std::future_status::ready;
-            saw_stop.set_value(requested);
+            saw_stop.set_value(wait_for_stop(ctx.stop_token(), patience));
             return 0;
         },
         {.workers = 1,
@@ -255,10 +261,7 @@ TEST_CASE("PoolOptions::default_timeout applies to tasks that set none, and a ta
     taskdist::WorkerPool<int, int> pool(
         [](int ms, taskdist::TaskContext& ctx) {
             // A cooperative sleeper: waits `ms` or until stopped.
-            std::promise<void> stopped;
-            auto f = stopped.get_future();
-            std::stop_callback cb(ctx.stop_token(), [&stopped] { stopped.set_value(); });
-            (void)f.wait_for(std::chrono::milliseconds(ms));
+            (void)wait_for_stop(ctx.stop_token(), std::chrono::milliseconds(ms));
             return ms;
         },
         {.workers = 2, .default_timeout = 20ms});
@@ -306,10 +309,7 @@ TEST_CASE("a deadline also bounds run time") {
     taskdist::ThreadPool pool({.workers = 1});
     auto h = pool.submit(
         [](taskdist::TaskContext& ctx) {
-            std::promise<void> stopped;
-            auto f = stopped.get_future();
-            std::stop_callback cb(ctx.stop_token(), [&stopped] { stopped.set_value(); });
-            (void)f.wait_for(patience);
+            (void)wait_for_stop(ctx.stop_token(), patience);
             return ctx.stop_requested();
         },
         {.deadline = Clock::now() + 20ms});
@@ -358,11 +358,8 @@ TEST_CASE("cancel() while running: the handle resolves at once and the stop toke
     Release never;
     taskdist::WorkerPool<int, int> pool(
         [&](int, taskdist::TaskContext& ctx) {
-            std::promise<void> stopped;
-            auto f = stopped.get_future();
-            std::stop_callback cb(ctx.stop_token(), [&stopped] { stopped.set_value(); });
             running.set_value();
-            observed.set_value(f.wait_for(patience) == std::future_status::ready);
+            observed.set_value(wait_for_stop(ctx.stop_token(), patience));
             return 7;
         },
         {.workers = 1});
@@ -590,10 +587,7 @@ TEST_CASE("a post() that times out reaches on_error as TaskTimeout and is counte
     auto reported_f = reported.get_future();
     taskdist::WorkerPool<int, void> pool(
         [](int, taskdist::TaskContext& ctx) {
-            std::promise<void> stopped;
-            auto f = stopped.get_future();
-            std::stop_callback cb(ctx.stop_token(), [&stopped] { stopped.set_value(); });
-            (void)f.wait_for(patience);
+            (void)wait_for_stop(ctx.stop_token(), patience);
         },
         {.workers = 1, .on_error = [&reported](std::exception_ptr e) {
              try {
@@ -661,10 +655,7 @@ TEST_CASE("exactly once under random faults: 4 producers, a mix of values, throw
                     throw taskdist::WorkerFault("worker broken");
                 case Fault::hang: {
                     // Cooperative: waits for its stop request (the timeout).
-                    std::promise<void> stopped;
-                    auto f = stopped.get_future();
-                    std::stop_callback cb(ctx.stop_token(), [&stopped] { stopped.set_value(); });
-                    (void)f.wait_for(std::chrono::seconds(30));
+                    (void)wait_for_stop(ctx.stop_token(), 30s);
                     return 0;
                 }
                 default:
