@@ -549,32 +549,35 @@ private:
         unsigned attempt = 1;
         bool keep_payload = false;
         if (st) {
-            const std::uint32_t old = st->lock();
-            if (old & TaskStateBase::claimed) {
-                // Resolved while queued (cancelled, timed out): never started.
-                st->unlock();
-                popped.state.release();
-                return {};
-            }
+            // Lock-free checks first: these fields were written before the
+            // task was queued, and only the popping worker touches them now.
             if (st->deadline_ns_ && now_ns() >= st->deadline_ns_) {
-                st->set_flags(TaskStateBase::claimed);
-                st->unlock();
-                resolve_claimed(std::move(popped.state), std::make_exception_ptr(TaskTimeout{}), timed_out_);
+                const std::uint32_t old = st->transition_unless_claimed(TaskStateBase::claimed, 0);
+                if (old & TaskStateBase::claimed) {
+                    popped.state.release();  // resolved meanwhile
+                } else {
+                    resolve_claimed(std::move(popped.state), std::make_exception_ptr(TaskTimeout{}), timed_out_);
+                }
                 return {};
             }
             if (st->info_.previous_worker == w && !st->bounced_ && other_available(w)) {
                 // A retry reached the worker it failed on while another is
                 // healthy: send it round once more.
                 st->bounced_ = true;
-                st->unlock();
                 repush(std::move(popped));
                 return {};
             }
-            st->set_flags(TaskStateBase::started);
+            // site_ is read only by whoever sees `started`, which the CAS
+            // below publishes (release) after this store.
             st->site_ = &r;
+            const std::uint32_t old = st->transition_unless_claimed(TaskStateBase::started, 0);
+            if (old & TaskStateBase::claimed) {
+                // Resolved while queued (cancelled, timed out): never started.
+                popped.state.release();
+                return {};
+            }
             attempt = st->info_.attempt;
             keep_payload = attempt < st->max_attempts_;
-            st->unlock();
         }
 
         const std::int64_t start = now_ns();
@@ -683,25 +686,32 @@ private:
         if (!r.phase.compare_exchange_strong(expect, (r.seq << 2) | phase_idle, std::memory_order_acq_rel)) {
             return AttemptEnd::quarantined;
         }
-        const std::uint32_t old = st.lock();
-        st.site_ = nullptr;
-        st.clear_flags(TaskStateBase::started);
-        if (old & TaskStateBase::claimed) {
-            st.unlock();
-            return AttemptEnd::lost;
+        // One CAS decides, unless a canceller or the supervisor holds the
+        // task's lock: then wait for it and look again. The supervisor sets
+        // timeout_fired only under that lock while our phase said running,
+        // so a value read with the lock free is final.
+        std::uint32_t w = st.load_word();
+        for (;;) {
+            if (w & TaskStateBase::claimed) return AttemptEnd::lost;  // cancelled or timed out meanwhile
+            if (w & TaskStateBase::locked) {
+                cpu_relax();
+                w = st.load_word();
+                continue;
+            }
+            const bool timed_out = r.timeout_fired.load(std::memory_order_acquire);
+            std::exception_ptr e = timed_out ? std::make_exception_ptr(TaskTimeout{}) : error;
+            const bool retry = e && retry_wanted(st, e);
+            const std::uint32_t next = (w & ~TaskStateBase::started) | (retry ? 0u : TaskStateBase::claimed);
+            if (!st.try_replace(w, next)) continue;
+            if (timed_out) r.timeout_fired.store(false, std::memory_order_relaxed);
+            if (retry) {
+                prepare_retry(st, r.slot);
+                return AttemptEnd::retry;
+            }
+            if (!e) return AttemptEnd::won;
+            st.store_error(std::move(e));
+            return timed_out ? AttemptEnd::won_timeout : AttemptEnd::won_error;
         }
-        const bool timed_out = r.timeout_fired.exchange(false, std::memory_order_acq_rel);
-        if (timed_out) error = std::make_exception_ptr(TaskTimeout{});
-        if (error && retry_wanted(st, error)) {
-            prepare_retry(st, r.slot);
-            st.unlock();
-            return AttemptEnd::retry;
-        }
-        st.set_flags(TaskStateBase::claimed);
-        st.unlock();
-        if (!error) return AttemptEnd::won;
-        st.store_error(std::move(error));
-        return timed_out ? AttemptEnd::won_timeout : AttemptEnd::won_error;
     }
 
     bool retry_wanted(const TaskStateBase& st, const std::exception_ptr& error) const noexcept {

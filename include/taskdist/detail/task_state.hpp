@@ -114,6 +114,31 @@ public:
             }
         }
     }
+    /// A lock-free step for the running worker's hot path: waits while the
+    /// lock is held, then, unless the task is claimed, sets `set` and clears
+    /// `clear` in one CAS. Returns the word before; if it has `claimed`, the
+    /// word was not changed.
+    std::uint32_t transition_unless_claimed(std::uint32_t set, std::uint32_t clear) noexcept {
+        std::uint32_t w = word_.load(std::memory_order_acquire);
+        for (;;) {
+            if (w & claimed) return w;
+            if (w & locked) {
+                cpu_relax();
+                w = word_.load(std::memory_order_acquire);
+            } else if (word_.compare_exchange_weak(w, (w | set) & ~clear, std::memory_order_acq_rel,
+                                                   std::memory_order_acquire)) {
+                return w;
+            }
+        }
+    }
+
+    /// The word as it is now (for a caller about to CAS it).
+    std::uint32_t load_word() const noexcept { return word_.load(std::memory_order_acquire); }
+    /// One CAS attempt; `expected` is updated on failure.
+    bool try_replace(std::uint32_t& expected, std::uint32_t desired) noexcept {
+        return word_.compare_exchange_weak(expected, desired, std::memory_order_acq_rel, std::memory_order_acquire);
+    }
+
     /// With the lock held: set or clear flags (claimed, started).
     void set_flags(std::uint32_t f) noexcept { word_.fetch_or(f, std::memory_order_relaxed); }
     void clear_flags(std::uint32_t f) noexcept { word_.fetch_and(~f, std::memory_order_relaxed); }
