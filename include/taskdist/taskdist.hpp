@@ -11,6 +11,7 @@
 #include "options.hpp"
 #include "stats.hpp"
 #include "task_context.hpp"
+#include "task_group.hpp"
 #include "task_handle.hpp"
 #include "thread_pool.hpp"
 #include "version.hpp"

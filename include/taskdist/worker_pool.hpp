@@ -4,7 +4,9 @@
 
 #include <concepts>
 #include <cstddef>
+#include <iterator>
 #include <memory>
+#include <ranges>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -15,6 +17,7 @@
 #include "options.hpp"
 #include "stats.hpp"
 #include "task_context.hpp"
+#include "task_group.hpp"
 #include "task_handle.hpp"
 
 namespace taskdist {
@@ -254,6 +257,20 @@ public:
         core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
                     options);
         return handle;
+    }
+
+    /// Queues every task of `tasks` (any input range of values convertible
+    /// to Task; moved from when the range yields rvalues) with the same
+    /// options, and returns one TaskGroup over exactly those tasks. If a
+    /// submit throws part-way (PoolClosed), the tasks already queued still
+    /// run and the exception propagates. Thread-safe.
+    template <std::ranges::input_range Range>
+        requires std::convertible_to<std::ranges::range_reference_t<Range>, Task>
+    TaskGroup<Result> submit_batch(Range&& tasks, SubmitOptions options = {}) {
+        std::vector<TaskHandle<Result>> handles;
+        if constexpr (std::ranges::sized_range<Range>) handles.reserve(std::ranges::size(tasks));
+        for (auto&& task : tasks) handles.push_back(submit(Task(std::forward<decltype(task)>(task)), options));
+        return TaskGroup<Result>(std::move(handles));
     }
 
     /// Queues a task without a handle. If it fails (the handler throws, or it
