@@ -13,6 +13,9 @@
 #include <future>
 #include <latch>
 #include <mutex>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
 
 namespace test_support {
 
@@ -77,6 +80,38 @@ inline void spin_for(std::chrono::nanoseconds d) {
     const Clock::time_point until = Clock::now() + d;
     while (Clock::now() < until) {
     }
+}
+
+// Which exception a resolved handle holds, by name, so that a mismatch
+// prints what was seen.
+template <class R>
+std::string outcome_of(taskdist::TaskHandle<R>& h) {
+    try {
+        (void)h.get();
+        return "value";
+    } catch (const taskdist::TaskTimeout&) {
+        return "TaskTimeout";
+    } catch (const taskdist::TaskCancelled&) {
+        return "TaskCancelled";
+    } catch (const taskdist::WorkerFault&) {
+        return "WorkerFault";
+    } catch (const taskdist::PoolBroken&) {
+        return "PoolBroken";
+    } catch (const std::runtime_error&) {
+        return "runtime_error";
+    } catch (...) {
+        return "other";
+    }
+}
+
+// A cooperative handler's wait: until `token` is stop-requested (true) or
+// `cap` passes (false). The callback may run on the thread that requests the
+// stop, so it only fulfils a promise.
+inline bool wait_for_stop(const std::stop_token& token, std::chrono::nanoseconds cap) {
+    std::promise<void> stopped;
+    auto f = stopped.get_future();
+    std::stop_callback cb(token, [&stopped] { stopped.set_value(); });
+    return f.wait_for(cap) == std::future_status::ready;
 }
 
 } // namespace test_support

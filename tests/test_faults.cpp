@@ -33,38 +33,6 @@ using namespace test_support;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// Which exception a resolved handle holds, by name, so that a mismatch
-// prints what was seen.
-template <class R>
-std::string outcome_of(taskdist::TaskHandle<R>& h) {
-    try {
-        (void)h.get();
-        return "value";
-    } catch (const taskdist::TaskTimeout&) {
-        return "TaskTimeout";
-    } catch (const taskdist::TaskCancelled&) {
-        return "TaskCancelled";
-    } catch (const taskdist::WorkerFault&) {
-        return "WorkerFault";
-    } catch (const taskdist::PoolBroken&) {
-        return "PoolBroken";
-    } catch (const std::runtime_error&) {
-        return "runtime_error";
-    } catch (...) {
-        return "other";
-    }
-}
-
-// A cooperative handler's wait: until `token` is stop-requested (true) or
-// `cap` passes (false). The callback may run on the thread that requests the
-// stop, so it only fulfils a promise.
-bool wait_for_stop(const std::stop_token& token, std::chrono::nanoseconds cap) {
-    std::promise<void> stopped;
-    auto f = stopped.get_future();
-    std::stop_callback cb(token, [&stopped] { stopped.set_value(); });
-    return f.wait_for(cap) == std::future_status::ready;
-}
-
 // A release the test owns and every stuck handler waits on, for at most
 // `cap`: handlers that ignore their stop token end once the test is over,
 // so no thread outlives the process for long.

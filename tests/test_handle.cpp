@@ -244,6 +244,30 @@ TEST_CASE("wait_for returns false while the task is held and true once it is rel
     CHECK(h.get() == 4);
 }
 
+TEST_CASE("wait_for with a huge timeout means no limit: it waits for the task instead of overflowing") {
+    Gate gate;
+    taskdist::WorkerPool<int, int> pool(
+        [&](int x) {
+            gate.wait();
+            return x;
+        },
+        {.workers = 1});
+    const auto open = gate.open_on_exit();
+    auto h = pool.submit(5);
+
+    std::promise<bool> outcome;
+    std::jthread waiter([&] { outcome.set_value(h.wait_for(std::chrono::hours::max())); });
+    auto result = outcome.get_future();
+    // An overflowed deadline lies in the past and would make wait_for return
+    // false at once, before the gate opens.
+    CHECK(result.wait_for(20ms) == std::future_status::timeout);
+    gate.open();
+    REQUIRE(result.wait_for(patience) == std::future_status::ready);
+    CHECK(result.get());
+    CHECK(h.wait_for(std::chrono::nanoseconds::max()));
+    CHECK(h.get() == 5);
+}
+
 TEST_CASE("wait_until returns false at a passed deadline while held and true once released, "
           "for steady_clock and system_clock deadlines") {
     Gate gate;

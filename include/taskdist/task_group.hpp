@@ -59,8 +59,7 @@ public:
     /// As wait(), giving up after `timeout`; true if all resolved in time.
     template <class Rep, class Period>
     bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
-        return wait_until(std::chrono::steady_clock::now() +
-                          std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+        return wait_until(detail::deadline_after(timeout));
     }
 
     /// As wait(), giving up at `deadline`; true if all resolved in time.

@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "detail/platform.hpp"
 #include "detail/task_state.hpp"
 #include "errors.hpp"
 
@@ -65,8 +66,7 @@ public:
     /// Blocks until the task resolves or `timeout` passes; true if resolved.
     template <class Rep, class Period>
     bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
-        return wait_until(std::chrono::steady_clock::now() +
-                          std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+        return wait_until(detail::deadline_after(timeout));
     }
 
     /// Blocks until the task resolves or `deadline` passes; true if resolved.
@@ -76,8 +76,7 @@ public:
         if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
             return s.wait_until(std::chrono::time_point_cast<std::chrono::steady_clock::duration>(deadline));
         } else {
-            return s.wait_until(std::chrono::steady_clock::now() +
-                                std::chrono::ceil<std::chrono::steady_clock::duration>(deadline - Clock::now()));
+            return s.wait_until(detail::deadline_after(deadline - Clock::now()));
         }
     }
 

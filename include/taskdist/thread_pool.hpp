@@ -79,6 +79,9 @@ public:
         Core::check(options);
         using Fn = std::decay_t<F>;
         using R = detail::callable_result_t<Fn>;
+        static_assert(!std::is_reference_v<R>,
+                      "taskdist::ThreadPool::submit: the callable returns a reference, which would dangle once "
+                      "the task ends; return a value, a pointer or a std::reference_wrapper instead");
         auto* state = new detail::TaskState<R>();
         TaskHandle<R> handle = detail::make_handle(state);
         detail::Thunk thunk([fn = Fn(std::forward<F>(f))](TaskContext& ctx, detail::TaskStateBase* base) mutable {
@@ -113,6 +116,9 @@ public:
 
     void wait_idle() { core_->wait_idle(); }
     void shutdown() { core_->shutdown(); }
+    /// As WorkerPool::shutdown_now(): queued callables resolve TaskCancelled
+    /// without running; returns how many there were.
+    std::size_t shutdown_now() { return core_->shutdown_now(nullptr); }
     PoolStats stats() const { return core_->stats(); }
     std::size_t size() const noexcept { return core_->size(); }
 

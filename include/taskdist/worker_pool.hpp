@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "detail/pool_core.hpp"
 #include "distributor.hpp"
@@ -40,6 +41,14 @@ template <class Factory, class Handler>
 PerWorker<std::decay_t<Factory>, std::decay_t<Handler>> per_worker(Factory&& factory, Handler&& handler) {
     return {std::forward<Factory>(factory), std::forward<Handler>(handler)};
 }
+
+/// What WorkerPool::shutdown_now() hands back: the tasks that were still
+/// queued (each resolved TaskCancelled, never started), in no set order.
+template <class Task>
+struct ShutdownReport {
+    std::size_t never_started = 0;
+    std::vector<Task> tasks;
+};
 
 namespace detail {
 
@@ -296,6 +305,19 @@ public:
     /// and gives hung threads at most PoolOptions::quarantine_wait. Idempotent.
     /// Throws WouldDeadlock from one of this pool's tasks.
     void shutdown() { core_->shutdown(); }
+
+    /// Stops accepting; every task still queued resolves TaskCancelled and is
+    /// handed back (e.g. to persist it); running tasks have their stop token
+    /// requested. Waits like shutdown(), so at most about hang_grace +
+    /// quarantine_wait for handlers that ignore the stop. A task a worker had
+    /// already taken when the call began may still run. Idempotent (a second
+    /// call returns what is left: nothing). Throws WouldDeadlock from one of
+    /// this pool's tasks.
+    ShutdownReport<Task> shutdown_now() {
+        ShutdownReport<Task> report;
+        report.never_started = core_->shutdown_now(&report.tasks);
+        return report;
+    }
 
     /// A consistent snapshot (see PoolStats). Costs O(workers x buckets);
     /// meant for once a second, not per task. Thread-safe.

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #if defined(__linux__)
@@ -22,6 +25,25 @@ namespace taskdist::detail {
 // interference_size would do, but GCC warns that its value is ABI-unstable,
 // and a header-only library must agree with itself across compilers.
 inline constexpr std::size_t cache_line = 64;
+
+/// steady_clock::now() + d, saturated: a caller who passes hours::max() means
+/// "no limit", and a plain addition would overflow into the past.
+template <class Rep, class Period>
+std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point now = Clock::now();
+    // Compared in floating point so that no conversion of d itself can overflow.
+    if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(Clock::time_point::max() - now)) {
+        return Clock::time_point::max();
+    }
+    return now + std::chrono::ceil<Clock::duration>(d);
+}
+
+/// a + b for non-negative b, saturated at the largest value.
+inline std::int64_t add_saturated(std::int64_t a, std::int64_t b) noexcept {
+    constexpr std::int64_t top = std::numeric_limits<std::int64_t>::max();
+    return a > top - b ? top : a + b;
+}
 
 #if defined(__SANITIZE_THREAD__)
 #define TASKDIST_TSAN 1

@@ -278,6 +278,54 @@ public:
 
     bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
+    using Payload = decltype(std::declval<Item&>().payload);
+
+    /// Stops accepting; every task still queued resolves TaskCancelled
+    /// without starting (its payload is appended to `never_started` when
+    /// given); running tasks have their stop requested (and are treated as
+    /// hung after hang_grace). Waits for the workers like shutdown(). Returns
+    /// how many queued tasks were cancelled. Only the first call cancels and
+    /// reports; a later or concurrent one waits like shutdown() and returns 0.
+    std::size_t shutdown_now(std::vector<Payload>* never_started) {
+        if (current_pool == this) {
+            throw WouldDeadlock("taskdist: shutdown_now() called from a task of the same pool would wait for itself");
+        }
+        bool first = false;
+        {
+            std::lock_guard lock(drained_mutex_);
+            first = !draining_.load(std::memory_order_relaxed);
+            if (first) drain_sink_ = never_started;
+            // Set under the mutex so that discard() never sees draining
+            // without the sink it must fill.
+            draining_.store(true, std::memory_order_seq_cst);
+        }
+        if (!first) {
+            shutdown_noexcept();
+            return 0;
+        }
+        close();
+        std::vector<std::shared_ptr<Runner>> running;
+        {
+            std::lock_guard lock(runners_mutex_);
+            for (auto& r : live_) {
+                if (r) running.push_back(r);
+            }
+        }
+        for (auto& r : running) {
+            std::lock_guard lock(r->stop_mutex);
+            if ((r->phase.load(std::memory_order_acquire) & 3) == phase_running) {
+                r->stop.request_stop();
+                schedule_hang_check(*r);
+            }
+        }
+        join_workers();
+        stop_supervisor();
+        wait_quarantined();
+        std::lock_guard lock(drained_mutex_);
+        drain_sink_ = nullptr;
+        return std::exchange(drained_count_, 0);
+    }
+
     // ---- statistics ------------------------------------------------------
 
     PoolStats stats() const {
@@ -304,7 +352,21 @@ public:
         out.retried = retried_.load(std::memory_order_acquire);
         std::uint64_t running = 0;
         for (std::size_t w = 0; w < n; ++w) {
-            const std::uint64_t started = slots_[w].started.load(std::memory_order_acquire);
+            const WorkerSlot& s = slots_[w];
+            std::uint64_t started = s.started.load(std::memory_order_acquire);
+            // If this thread was preempted since it read `ended`, the worker
+            // may have started and ended many tasks meanwhile, and started -
+            // ended would count them all as running. A re-read of `ended`
+            // that did not move proves the pair is recent enough; the few
+            // retries are bounded because the identity below clamps anyway.
+            for (int tries = 0; tries < 4; ++tries) {
+                const std::uint64_t again = s.completed.load(std::memory_order_acquire) +
+                                            s.failed.load(std::memory_order_acquire) +
+                                            s.ended_other.load(std::memory_order_acquire);
+                if (again == ended[w]) break;
+                ended[w] = again;  // only for this worker's running figure; the totals stay as read
+                started = s.started.load(std::memory_order_acquire);
+            }
             out.per_worker[w].running = started > ended[w] ? started - ended[w] : 0;
             running += out.per_worker[w].running;
         }
@@ -354,6 +416,9 @@ private:
         /// Stop source of the attempt running now; TaskContext points at it.
         /// Replaced by the thread between tasks once a stop was requested.
         std::stop_source stop;
+        /// Guards replacing `stop` against shutdown_now() requesting it; the
+        /// hot path takes it only after a stop was requested.
+        std::mutex stop_mutex;
         /// (attempt sequence << 2) | phase: idle 0, running 1, quarantined 2.
         /// The worker (at the end of an attempt) and the supervisor (at a hang
         /// check) race to move it out of `running`; one CAS decides.
@@ -405,6 +470,10 @@ private:
                 if (exit_ready()) break;
                 item = sleep(w);
                 if (!item) continue;
+            }
+            if (draining_.load(std::memory_order_acquire)) {
+                discard(std::move(*item));
+                continue;
             }
             const RunResult res = run(r, handler, std::move(*item));
             if (res.quarantined) {
@@ -494,6 +563,10 @@ private:
     }
 
     void drain_down(std::size_t w) {
+        if (draining_.load(std::memory_order_acquire)) {
+            while (std::optional<Item> item = queue_.try_pop(w)) discard(std::move(*item));
+            return;
+        }
         const bool broken = pool_broken();
         if (!broken) {
             // Keep tasks where they are until somebody can run them; leave a
@@ -583,7 +656,10 @@ private:
         const std::int64_t start = now_ns();
         s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - popped.submitted_ns)));
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
-        if (r.stop.stop_requested()) r.stop = std::stop_source();
+        if (r.stop.stop_requested()) {
+            std::lock_guard lock(r.stop_mutex);  // shutdown_now() may be requesting a stop on it
+            r.stop = std::stop_source();
+        }
         r.current.emplace(std::move(popped));
         Item& item = *r.current;
 
@@ -593,7 +669,7 @@ private:
             ++r.seq;
             r.phase.store((r.seq << 2) | phase_running, std::memory_order_release);
             ContextAccess::set_commit(ctx, &commit_thunk, &actx);
-            std::int64_t limit = st->timeout_ns_ ? start + st->timeout_ns_ : 0;
+            std::int64_t limit = st->timeout_ns_ ? add_saturated(start, st->timeout_ns_) : 0;
             if (st->deadline_ns_ && (limit == 0 || st->deadline_ns_ < limit)) limit = st->deadline_ns_;
             if (limit) {
                 Event ev;
@@ -784,6 +860,34 @@ private:
         item.state->set_flags(TaskStateBase::claimed);
         item.state->unlock();
         resolve_claimed(std::move(item.state), std::move(error), failed_other_);
+    }
+
+    /// shutdown_now(): resolve a queued task TaskCancelled without running
+    /// it, and hand its payload to the caller.
+    void discard(Item&& item) noexcept {
+        if (item.state) {
+            const std::uint32_t old = item.state->transition_unless_claimed(TaskStateBase::claimed, 0);
+            if (old & TaskStateBase::claimed) {
+                item.state.release();  // already resolved while queued
+                return;
+            }
+        }
+        {
+            std::lock_guard lock(drained_mutex_);
+            ++drained_count_;
+            if (drain_sink_) {
+                try {
+                    drain_sink_->push_back(std::move(item.payload));
+                } catch (...) {
+                    print_task_error("shutdown_now() could not keep a task it cancelled", std::current_exception());
+                }
+            }
+        }
+        // Not reported to on_error: a cancel is the caller's own doing.
+        if (item.state) item.state->store_error(std::make_exception_ptr(TaskCancelled{}));
+        cancelled_.fetch_add(1, std::memory_order_seq_cst);
+        if (item.state) item.state.publish();
+        notify_balance();
     }
 
     /// For a task claimed by the caller: count it, store the error, publish.
@@ -1055,7 +1159,7 @@ private:
     }
 
     void wait_quarantined() noexcept {
-        const auto deadline = std::chrono::steady_clock::now() + options_.quarantine_wait;
+        const auto deadline = deadline_after(options_.quarantine_wait);
         std::vector<std::shared_ptr<Runner>> list;
         {
             std::lock_guard lock(runners_mutex_);
@@ -1244,6 +1348,11 @@ private:
     std::mutex runners_mutex_;
     std::vector<std::shared_ptr<Runner>> live_;
     std::vector<std::shared_ptr<Runner>> quarantined_;
+
+    std::atomic<bool> draining_{false};
+    std::mutex drained_mutex_;
+    std::vector<Payload>* drain_sink_ = nullptr;
+    std::size_t drained_count_ = 0;
 
     std::mutex sup_mutex_;
     std::condition_variable sup_cv_;

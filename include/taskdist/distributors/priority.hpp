@@ -26,8 +26,9 @@ namespace taskdist {
 /// nothing per pop, and a task of priority p waits behind tasks of priority
 /// q > p submitted at most (q - p) * aging_step after it, never forever.
 /// aging_step == 0 turns aging off (strict priority; starvation possible).
-/// Priority differences so large that priority * aging_step would overflow
-/// 62 bits saturate and order strictly by priority.
+/// priority * aging_step saturates at +-2^62 ns (about 146 years of aging):
+/// tasks beyond it rank above (or below) every other task, and among
+/// themselves run in submission order.
 struct Priority {
     std::chrono::nanoseconds aging_step = std::chrono::milliseconds(10);
 
