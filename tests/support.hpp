@@ -97,6 +97,8 @@ std::string outcome_of(taskdist::TaskHandle<R>& h) {
         return "WorkerFault";
     } catch (const taskdist::PoolBroken&) {
         return "PoolBroken";
+    } catch (const taskdist::TaskRejected&) {
+        return "TaskRejected";
     } catch (const std::runtime_error&) {
         return "runtime_error";
     } catch (...) {

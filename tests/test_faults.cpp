@@ -535,15 +535,24 @@ TEST_CASE("retries follow the predicate: the task's own exceptions are not retri
 
 TEST_CASE("a timed-out attempt that hangs is retried on a fresh attempt, which succeeds") {
     auto stuck = std::make_shared<Release>();
+    auto replacements = std::make_shared<Replacements>();
     taskdist::WorkerPool<int, int> pool(
         [stuck](int x, taskdist::TaskContext& ctx) {
             if (ctx.attempt() == 1) stuck->wait_at_most(10s);  // ignores its stop token
             return x + static_cast<int>(ctx.attempt());
         },
-        {.workers = 2, .hang_grace = 20ms, .quarantine_wait = 50ms, .max_attempts = 2, .retry_backoff = 0ms});
+        {.workers = 2,
+         .hang_grace = 20ms,
+         .quarantine_wait = 50ms,
+         .max_attempts = 2,
+         .retry_backoff = 0ms,
+         .on_replace = [replacements](const taskdist::ReplaceEvent& e) { replacements->record(e); }});
     auto h = pool.submit(40, {.timeout = 20ms});
     CHECK(await(h) == 42);
     pool.wait_idle();
+    // The retry can finish before hang_grace has passed for the first attempt, so the
+    // replacement is awaited rather than assumed.
+    REQUIRE(replacements->wait_for_count(1));
     const auto s = pool.stats();
     CHECK(s.retried == 1);
     CHECK(sum_replaced_hung(s) == 1);

@@ -83,4 +83,21 @@ public:
     using Error::Error;
 };
 
+/// Thrown by submit()/post() when a bounded pool's queue is full and the
+/// overflow policy is Overflow::reject (or Overflow::block and its
+/// block_timeout passed). The task was not accepted: nothing of it is kept.
+class QueueFull : public Error {
+public:
+    QueueFull() : Error("taskdist: the pool's queue is full (PoolOptions::queue_capacity); the task was not accepted") {}
+    using Error::Error;
+};
+
+/// The outcome of an accepted task that a bounded pool dropped, still
+/// queued, to make room for a newer one (Overflow::drop_oldest).
+class TaskRejected : public Error {
+public:
+    TaskRejected() : Error("taskdist: the task was dropped from a full queue to make room for a newer one") {}
+    using Error::Error;
+};
+
 } // namespace taskdist

@@ -53,6 +53,15 @@ inline bool default_retryable(const std::exception_ptr& error) noexcept {
     }
 }
 
+/// What submit()/post() do when a bounded pool's queue is full
+/// (PoolOptions::queue_capacity tasks accepted and not yet started).
+enum class Overflow {
+    block,        ///< wait for a free place (at most PoolOptions::block_timeout, then QueueFull)
+    reject,       ///< throw taskdist::QueueFull at once (try_submit()/try_post() return empty instead)
+    caller_runs,  ///< run the task on the submitting thread before submit() returns
+    drop_oldest,  ///< the longest-queued task resolves TaskRejected and the new one takes its place
+};
+
 /// Settings of one pool; read once, by the pool's constructor, which throws
 /// std::invalid_argument for a value out of range.
 struct PoolOptions {
@@ -94,6 +103,18 @@ struct PoolOptions {
     /// that did it (a worker or the pool's supervisor). Must not block long;
     /// exceptions it throws are printed and dropped.
     std::function<void(const ReplaceEvent&)> on_replace = {};
+
+    // ---- capacity --------------------------------------------------------
+
+    /// Most tasks accepted and not yet started, over all workers' queues
+    /// together; 0 means unbounded. Retries re-enter the queue without
+    /// waiting, so they may exceed it for a moment.
+    std::size_t queue_capacity = 0;
+    /// What a submit does when the queue is full.
+    Overflow overflow = Overflow::block;
+    /// Under Overflow::block: how long a submit waits for room before it
+    /// throws QueueFull; 0 waits as long as it takes.
+    std::chrono::nanoseconds block_timeout{0};
 };
 
 /// Settings of one submit()/post(). Distributors read what they need.

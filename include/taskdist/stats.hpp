@@ -44,7 +44,7 @@ struct WorkerStats {
 };
 
 /// A snapshot of a pool. In every snapshot
-///   submitted == completed + failed + timed_out + cancelled + queued + running,
+///   submitted == completed + failed + timed_out + cancelled + rejected + queued + running,
 /// and after wait_idle() returns, queued == running == 0. A task counts
 /// once, by its outcome, however many attempts it took. `running` counts
 /// unresolved tasks that a worker has started: a handler still returning
@@ -69,6 +69,18 @@ struct PoolStats {
     /// Attempts that failed and were queued again (not outcomes: a task
     /// retried twice and then completed counts 2 here and 1 in completed).
     std::uint64_t retried = 0;
+    /// Accepted tasks dropped from a full queue (Overflow::drop_oldest):
+    /// resolved TaskRejected.
+    std::uint64_t rejected = 0;
+    /// Submissions refused with QueueFull (or an empty try_submit()): never
+    /// accepted, so not in `submitted`.
+    std::uint64_t refused = 0;
+    /// Accepted tasks that ran on the submitting thread (Overflow::caller_runs);
+    /// counted in `submitted` and in `completed` or `failed`.
+    std::uint64_t ran_on_caller = 0;
+    /// Producers blocked in submit()/post() now, waiting for room
+    /// (Overflow::block): a gauge of back-pressure.
+    std::uint64_t blocked = 0;
 };
 
 namespace detail {

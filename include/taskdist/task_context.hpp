@@ -17,7 +17,10 @@ public:
     TaskContext(std::size_t worker_index, unsigned attempt, const std::stop_source* stop) noexcept
         : worker_(worker_index), attempt_(attempt), stop_(stop) {}
 
-    /// 0-based slot of the worker running the task.
+    /// worker_index() of a task run by the submitting thread (Overflow::caller_runs).
+    static constexpr std::size_t on_caller = static_cast<std::size_t>(-1);
+
+    /// 0-based slot of the worker running the task, or on_caller.
     std::size_t worker_index() const noexcept { return worker_; }
     /// Which attempt this is, counting from 1 (see PoolOptions::max_attempts).
     unsigned attempt() const noexcept { return attempt_; }

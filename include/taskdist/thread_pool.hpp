@@ -5,6 +5,7 @@
 #include <concepts>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -70,33 +71,22 @@ public:
     }
 
     /// Queues f and returns a handle to its result (or exception). Throws
-    /// PoolClosed after shutdown(), std::invalid_argument for bad options.
+    /// PoolClosed after shutdown(), std::invalid_argument for bad options,
+    /// and for a full bounded queue what WorkerPool::submit() throws.
     /// With max_attempts > 1, f is called again (as the same object) on a
     /// retry. Thread-safe.
     template <class F>
         requires PoolCallable<F>
     auto submit(F&& f, SubmitOptions options = {}) {
-        Core::check(options);
-        using Fn = std::decay_t<F>;
-        using R = detail::callable_result_t<Fn>;
-        static_assert(!std::is_reference_v<R>,
-                      "taskdist::ThreadPool::submit: the callable returns a reference, which would dangle once "
-                      "the task ends; return a value, a pointer or a std::reference_wrapper instead");
-        auto* state = new detail::TaskState<R>();
-        TaskHandle<R> handle = detail::make_handle(state);
-        detail::Thunk thunk([fn = Fn(std::forward<F>(f))](TaskContext& ctx, detail::TaskStateBase* base) mutable {
-            auto* s = static_cast<detail::TaskState<R>*>(base);
-            if constexpr (std::is_void_v<R>) {
-                detail::call_with_context(fn, ctx);
-                if (detail::ContextAccess::commit(ctx)) s->store_value();
-            } else {
-                R r = detail::call_with_context(fn, ctx);
-                if (detail::ContextAccess::commit(ctx)) s->store_value(std::move(r));
-            }
-        });
-        core_->push(Item{std::move(thunk), detail::StateRef<detail::TaskStateBase>(state), detail::now_ns()},
-                    options);
-        return handle;
+        return *submit_impl(std::forward<F>(f), options, true);
+    }
+
+    /// As submit(), but where submit() would throw QueueFull it returns an
+    /// empty optional instead (f is then destroyed unrun). Thread-safe.
+    template <class F>
+        requires PoolCallable<F>
+    auto try_submit(F&& f, SubmitOptions options = {}) {
+        return submit_impl(std::forward<F>(f), options, false);
     }
 
     /// Queues f without a handle; a failure (throw, timeout) goes to
@@ -104,14 +94,15 @@ public:
     template <class F>
         requires PoolCallable<F>
     void post(F&& f, SubmitOptions options = {}) {
-        Core::check(options);
-        detail::Thunk thunk([fn = std::decay_t<F>(std::forward<F>(f))](TaskContext& ctx,
-                                                                        detail::TaskStateBase*) mutable {
-            (void)detail::call_with_context(fn, ctx);
-        });
-        detail::StateRef<detail::TaskStateBase> state;
-        if (core_->needs_state(options)) state = detail::StateRef<detail::TaskStateBase>(new detail::TaskState<void>(1, true));
-        core_->push(Item{std::move(thunk), std::move(state), detail::now_ns()}, options);
+        (void)post_impl(std::forward<F>(f), options, true);
+    }
+
+    /// As post(), but returns false where post() would throw QueueFull.
+    /// Thread-safe.
+    template <class F>
+        requires PoolCallable<F>
+    bool try_post(F&& f, SubmitOptions options = {}) {
+        return post_impl(std::forward<F>(f), options, false);
     }
 
     void wait_idle() { core_->wait_idle(); }
@@ -123,6 +114,46 @@ public:
     std::size_t size() const noexcept { return core_->size(); }
 
 private:
+    template <class F>
+    auto submit_impl(F&& f, const SubmitOptions& options, bool throw_if_full) {
+        Core::check(options);
+        using Fn = std::decay_t<F>;
+        using R = detail::callable_result_t<Fn>;
+        static_assert(!std::is_reference_v<R>,
+                      "taskdist::ThreadPool::submit: the callable returns a reference, which would dangle once "
+                      "the task ends; return a value, a pointer or a std::reference_wrapper instead");
+        auto* state = new detail::TaskState<R>();
+        std::optional<TaskHandle<R>> handle(detail::make_handle(state));
+        detail::Thunk thunk([fn = Fn(std::forward<F>(f))](TaskContext& ctx, detail::TaskStateBase* base) mutable {
+            auto* s = static_cast<detail::TaskState<R>*>(base);
+            if constexpr (std::is_void_v<R>) {
+                detail::call_with_context(fn, ctx);
+                if (detail::ContextAccess::commit(ctx)) s->store_value();
+            } else {
+                R r = detail::call_with_context(fn, ctx);
+                if (detail::ContextAccess::commit(ctx)) s->store_value(std::move(r));
+            }
+        });
+        if (core_->push(Item{std::move(thunk), detail::StateRef<detail::TaskStateBase>(state), detail::now_ns()},
+                        options, throw_if_full) == Core::Pushed::refused) {
+            handle.reset();
+        }
+        return handle;
+    }
+
+    template <class F>
+    bool post_impl(F&& f, const SubmitOptions& options, bool throw_if_full) {
+        Core::check(options);
+        detail::Thunk thunk([fn = std::decay_t<F>(std::forward<F>(f))](TaskContext& ctx,
+                                                                        detail::TaskStateBase*) mutable {
+            (void)detail::call_with_context(fn, ctx);
+        });
+        detail::StateRef<detail::TaskStateBase> state;
+        if (core_->needs_state(options)) state = detail::StateRef<detail::TaskStateBase>(new detail::TaskState<void>(1, true));
+        return core_->push(Item{std::move(thunk), std::move(state), detail::now_ns()}, options, throw_if_full) !=
+               Core::Pushed::refused;
+    }
+
     std::shared_ptr<Core> core_;
 };
 

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <memory>
 #include <ranges>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -244,9 +245,10 @@ public:
     template <class Factory, class Handler>
         requires StatefulTaskHandler<Factory, Handler, Task, Result>
     explicit WorkerPool(PerWorker<Factory, Handler> per, PoolOptions options = {}, Dist distributor = {})
-        : core_(make_core(std::make_unique<detail::StatefulHandler<Factory, Handler, Task, Result>>(
-                              std::move(per.factory), std::move(per.handler)),
-                          std::move(options), distributor)) {}
+        : core_((reject_caller_runs(options),
+                 make_core(std::make_unique<detail::StatefulHandler<Factory, Handler, Task, Result>>(
+                               std::move(per.factory), std::move(per.handler)),
+                           std::move(options), distributor))) {}
 
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
@@ -258,13 +260,30 @@ public:
 
     /// Queues a task and returns its handle. Throws PoolClosed after
     /// shutdown() (the task is then not kept), std::invalid_argument for bad
-    /// options. Thread-safe.
+    /// options, and, when a bounded queue is full (PoolOptions::overflow):
+    /// QueueFull under reject (or block past its block_timeout), WouldDeadlock
+    /// under block from one of this pool's own tasks. Under caller_runs the
+    /// task has run, on this thread, by the time submit() returns.
+    /// Thread-safe.
     TaskHandle<Result> submit(Task task, SubmitOptions options = {}) {
         check(options);
         auto* state = new detail::TaskState<Result>();
         TaskHandle<Result> handle = detail::make_handle(state);
         core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
                     options);
+        return handle;
+    }
+
+    /// As submit(), but where submit() would throw QueueFull it returns an
+    /// empty optional instead (the task is then dropped unrun). Thread-safe.
+    std::optional<TaskHandle<Result>> try_submit(Task task, SubmitOptions options = {}) {
+        check(options);
+        auto* state = new detail::TaskState<Result>();
+        TaskHandle<Result> handle = detail::make_handle(state);
+        if (core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
+                        options, false) == Core::Pushed::refused) {
+            return std::nullopt;
+        }
         return handle;
     }
 
@@ -285,16 +304,11 @@ public:
     /// Queues a task without a handle. If it fails (the handler throws, or it
     /// times out), the exception goes to PoolOptions::on_error and is counted
     /// in stats(). Throws as submit() does. Thread-safe.
-    void post(Task task, SubmitOptions options = {}) {
-        check(options);
-        if (core_->needs_state(options)) {
-            auto* state = new detail::TaskState<Result>(1, true);
-            core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
-                        options);
-        } else {
-            core_->push(Item{std::move(task), {}, detail::now_ns()}, options);
-        }
-    }
+    void post(Task task, SubmitOptions options = {}) { (void)post_impl(std::move(task), options, true); }
+
+    /// As post(), but where post() would throw QueueFull it returns false
+    /// instead (the task is then dropped unrun). Thread-safe.
+    bool try_post(Task task, SubmitOptions options = {}) { return post_impl(std::move(task), options, false); }
 
     /// Blocks until every task submitted before the call has resolved (it
     /// returns at a moment when nothing is queued or running). Throws
@@ -336,6 +350,23 @@ private:
                                            detail::HandlerInvoker<Task, Result>{std::move(source)});
         core->start();
         return core;
+    }
+
+    bool post_impl(Task&& task, const SubmitOptions& options, bool throw_if_full) {
+        check(options);
+        detail::StateRef<detail::TaskState<Result>> state;
+        if (core_->needs_state(options)) state = detail::StateRef<detail::TaskState<Result>>(new detail::TaskState<Result>(1, true));
+        return core_->push(Item{std::move(task), std::move(state), detail::now_ns()}, options, throw_if_full) !=
+               Core::Pushed::refused;
+    }
+
+    /// The submitting thread has no per-worker state to run a task with.
+    static void reject_caller_runs(const PoolOptions& options) {
+        if (options.queue_capacity != 0 && options.overflow == Overflow::caller_runs) {
+            throw std::invalid_argument(
+                "taskdist: Overflow::caller_runs needs a handler without per-worker state: the submitting "
+                "thread has no worker state to run the task with");
+        }
     }
 
     void check(const SubmitOptions& options) const {

@@ -24,6 +24,7 @@
 #include "../options.hpp"
 #include "../stats.hpp"
 #include "../task_context.hpp"
+#include "admission.hpp"
 #include "park.hpp"
 #include "platform.hpp"
 #include "task_state.hpp"
@@ -144,6 +145,7 @@ public:
         : options_(validate(std::move(options))),
           slots_(std::make_unique<WorkerSlot[]>(options_.workers)),
           queue_(dist, options_.workers),
+          admission_(options_.queue_capacity),
           invoker_(std::move(invoker)),
           live_(options_.workers) {}
 
@@ -185,7 +187,7 @@ public:
     /// handle (a post() with a timeout, deadline, stop token or retries).
     bool needs_state(const SubmitOptions& o) const noexcept {
         return o.timeout.count() > 0 || options_.default_timeout.count() > 0 || o.deadline ||
-               o.stop_token.stop_possible() || attempts_for(o) > 1;
+               o.stop_token.stop_possible() || attempts_for(o) > 1 || drops_oldest();
     }
 
     std::uint32_t attempts_for(const SubmitOptions& o) const noexcept {
@@ -197,9 +199,17 @@ public:
         if (o.timeout.count() < 0) throw std::invalid_argument("taskdist: SubmitOptions::timeout must not be negative");
     }
 
+    bool drops_oldest() const noexcept { return admission_.bounded() && options_.overflow == Overflow::drop_oldest; }
+
+    /// What push() did with a task.
+    enum class Pushed { queued, ran_on_caller, refused };
+
     /// Accepts one task, or throws PoolClosed (or what the distributor threw)
-    /// without keeping it. The item's state, if any, is filled in here.
-    void push(Item&& item, const SubmitOptions& opts) {
+    /// without keeping it. The item's state, if any, is filled in here. A
+    /// full bounded queue applies PoolOptions::overflow; where that refuses
+    /// the task, push() throws QueueFull, or returns `refused` when
+    /// `throw_if_full` is false (the item is then left untouched).
+    Pushed push(Item&& item, const SubmitOptions& opts, bool throw_if_full = true) {
         TaskStateBase* st = item.state.get();
         TaskInfo info{opts.priority, opts.key, to_time_point(item.submitted_ns)};
         if (st) {
@@ -213,11 +223,25 @@ public:
         // A post() with a state has no handle: hold it while we still use it.
         StateHold hold(st && st->is_detached() ? st : nullptr);
 
+        if (admission_.bounded()) {
+            if (closed_.load(std::memory_order_seq_cst)) throw PoolClosed();
+            switch (admit(throw_if_full)) {
+                case Admit::taken:
+                    break;
+                case Admit::refused:
+                    return Pushed::refused;
+                case Admit::run_here:
+                    run_on_caller(std::move(item));
+                    return Pushed::ran_on_caller;
+            }
+        }
+
         // Count first, then check closed: shutdown() closes first, then
         // reads the count, so either it sees this task or we see closed.
         submitted_.add(1);
         if (closed_.load(std::memory_order_seq_cst)) {
             undo_submit();
+            left_queue();
             throw PoolClosed();
         }
         Placement where;
@@ -225,7 +249,18 @@ public:
             where = queue_.push(std::move(item), info, workers());
         } catch (...) {
             undo_submit();
+            left_queue();
             throw;
+        }
+        if (drops_oldest()) {
+            // Recorded once queued, so that a push that failed leaves no
+            // record behind; until then a worker may start it, which the
+            // record skips anyway.
+            try {
+                admission_.track(st);
+            } catch (...) {
+                // Out of memory: this task cannot be dropped for a newer one; it still runs.
+            }
         }
         wake_for(where);
         if (st) {
@@ -238,6 +273,7 @@ public:
             }
             if (opts.stop_token.stop_possible()) st->link_stop_token(opts.stop_token);
         }
+        return Pushed::queued;
     }
 
     // ---- waiting and shutdown ----------------------------------------------
@@ -350,6 +386,12 @@ public:
         const std::uint64_t other_failed = failed_other_.load(std::memory_order_acquire);
         out.failed += other_failed;
         out.retried = retried_.load(std::memory_order_acquire);
+        out.rejected = rejected_.load(std::memory_order_acquire);
+        const std::uint64_t other_completed = completed_other_.load(std::memory_order_acquire);
+        out.completed += other_completed;
+        out.refused = refused_.load(std::memory_order_relaxed);
+        out.ran_on_caller = ran_on_caller_.load(std::memory_order_relaxed);
+        out.blocked = admission_.waiting();
         std::uint64_t running = 0;
         for (std::size_t w = 0; w < n; ++w) {
             const WorkerSlot& s = slots_[w];
@@ -372,7 +414,8 @@ public:
         }
         out.submitted = submitted_.sum();
 
-        const std::uint64_t resolved = by_workers + other_failed + out.timed_out + out.cancelled;
+        const std::uint64_t resolved =
+            by_workers + other_failed + other_completed + out.timed_out + out.cancelled + out.rejected;
         const std::uint64_t unresolved = out.submitted > resolved ? out.submitted - resolved : 0;
         // A retried task's next attempt may start between our reads of its
         // retry and of the start; the clamp keeps the identity exact.
@@ -627,8 +670,9 @@ private:
             if (st->deadline_ns_ && now_ns() >= st->deadline_ns_) {
                 const std::uint32_t old = st->transition_unless_claimed(TaskStateBase::claimed, 0);
                 if (old & TaskStateBase::claimed) {
-                    popped.state.release();  // resolved meanwhile
+                    popped.state.release();  // resolved meanwhile (a tombstone: its place is back)
                 } else {
+                    left_queue();
                     resolve_claimed(std::move(popped.state), std::make_exception_ptr(TaskTimeout{}), timed_out_);
                 }
                 return {};
@@ -656,6 +700,7 @@ private:
         const std::int64_t start = now_ns();
         s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - popped.submitted_ns)));
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
+        left_queue();  // after `started`: a snapshot never sees its place taken twice
         if (r.stop.stop_requested()) {
             std::lock_guard lock(r.stop_mutex);  // shutdown_now() may be requesting a stop on it
             r.stop = std::stop_source();
@@ -809,6 +854,18 @@ private:
     }
 
     void schedule_retry(Item&& item, unsigned failed_attempt) {
+        // The retry holds a place from now, through its back-off, without
+        // waiting for one: it was accepted long ago.
+        if (admission_.bounded()) {
+            admission_.force_take();
+            if (drops_oldest()) {
+                try {
+                    admission_.track(item.state.get());
+                } catch (...) {
+                    // Not droppable, then; it still runs.
+                }
+            }
+        }
         auto delay = options_.retry_backoff;
         for (unsigned i = 1; i < failed_attempt && delay.count() > 0 && delay < std::chrono::hours(1); ++i) delay *= 2;
         if (delay.count() <= 0) {
@@ -847,6 +904,7 @@ private:
     /// Resolves a task that is not running with `error`, counted as failed.
     void fail_unstarted(Item&& item, std::exception_ptr error) noexcept {
         if (!item.state) {
+            left_queue();
             report_error(error);
             failed_other_.fetch_add(1, std::memory_order_seq_cst);
             notify_balance();
@@ -859,6 +917,7 @@ private:
         }
         item.state->set_flags(TaskStateBase::claimed);
         item.state->unlock();
+        left_queue();
         resolve_claimed(std::move(item.state), std::move(error), failed_other_);
     }
 
@@ -872,6 +931,7 @@ private:
                 return;
             }
         }
+        left_queue();
         {
             std::lock_guard lock(drained_mutex_);
             ++drained_count_;
@@ -901,6 +961,98 @@ private:
         notify_balance();
     }
 
+    // ---- a bounded queue -------------------------------------------------------
+
+    enum class Admit { taken, refused, run_here };
+
+    /// Takes a place in a full-or-not bounded queue, applying the overflow
+    /// policy when it is full. Throws QueueFull (refusals, when asked to),
+    /// PoolClosed (the pool closed while we waited) or WouldDeadlock.
+    Admit admit(bool throw_if_full) {
+        if (admission_.try_take()) return Admit::taken;
+        switch (options_.overflow) {
+            case Overflow::block: {
+                if (current_pool == this) {
+                    throw WouldDeadlock(
+                        "taskdist: a task blocked on its own pool's full queue could wait for itself; "
+                        "use another overflow policy, or submit from outside the pool");
+                }
+                const auto deadline = options_.block_timeout.count() > 0
+                                          ? deadline_after(options_.block_timeout)
+                                          : std::chrono::steady_clock::time_point::max();
+                if (admission_.take_waiting(deadline, [this] { return closed(); })) return Admit::taken;
+                if (closed()) throw PoolClosed();
+                break;
+            }
+            case Overflow::reject:
+                break;
+            case Overflow::caller_runs:
+                return Admit::run_here;
+            case Overflow::drop_oldest:
+                for (;;) {
+                    if (admission_.try_take()) return Admit::taken;
+                    StateHold victim = admission_.claim_oldest();
+                    if (!victim.get()) {
+                        // Every place is held by a task a worker is just
+                        // starting: they leave at once, so do not wait.
+                        admission_.force_take();
+                        return Admit::taken;
+                    }
+                    TaskStateBase& v = *victim.get();
+                    const auto e = std::make_exception_ptr(TaskRejected{});
+                    v.store_error(e);
+                    if (v.is_detached()) report_error(e);
+                    rejected_.fetch_add(1, std::memory_order_seq_cst);
+                    left_queue();
+                    v.publish();
+                    notify_balance();
+                }
+        }
+        refused_.fetch_add(1, std::memory_order_relaxed);
+        if (throw_if_full) throw QueueFull();
+        return Admit::refused;
+    }
+
+    /// A task left the queue (or was resolved while in it): its place is free.
+    void left_queue() noexcept {
+        if (admission_.bounded()) admission_.give_back();
+    }
+
+    /// Overflow::caller_runs: runs the task on this thread, now. It counts as
+    /// submitted and as completed or failed; no timeout, retry or cancel
+    /// applies (it is claimed before it runs, and the caller is busy).
+    void run_on_caller(Item&& item) {
+        submitted_.add(1);
+        if (closed_.load(std::memory_order_seq_cst)) {
+            undo_submit();
+            throw PoolClosed();
+        }
+        ran_on_caller_.fetch_add(1, std::memory_order_relaxed);
+        TaskStateBase* st = item.state.get();
+        if (st) {
+            const std::uint32_t old = st->transition_unless_claimed(TaskStateBase::claimed, 0);
+            if (old & TaskStateBase::claimed) {
+                // Cancelled (by its stop token) before it could run.
+                item.state.release();
+                return;
+            }
+        }
+        std::stop_source stop;
+        TaskContext ctx(TaskContext::on_caller, 1, &stop);
+        std::exception_ptr error;
+        try {
+            Worker handler = invoker_.make_worker(TaskContext::on_caller);
+            invoker_(handler, item, ctx, false);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        if (error && st) st->store_error(error);
+        if (error && (!st || st->is_detached())) report_error(error);
+        (error ? failed_other_ : completed_other_).fetch_add(1, std::memory_order_seq_cst);
+        if (st) item.state.publish();
+        notify_balance();
+    }
+
     // ---- cancellation (PoolLink) --------------------------------------------
 
     void on_cancel(TaskStateBase&, void* site) noexcept override {
@@ -911,6 +1063,8 @@ private:
             r.stop.request_stop();
             schedule_hang_check(r);
             slots_[r.slot].ended_other.fetch_add(1, std::memory_order_seq_cst);
+        } else {
+            left_queue();  // still queued: it stays there as a tombstone
         }
         cancelled_.fetch_add(1, std::memory_order_seq_cst);
     }
@@ -1042,6 +1196,7 @@ private:
         }
         st.set_flags(TaskStateBase::claimed);
         st.unlock();
+        left_queue();
         const auto e = std::make_exception_ptr(TaskTimeout{});
         st.store_error(e);
         if (st.is_detached()) report_error(e);
@@ -1276,7 +1431,8 @@ private:
         std::uint64_t r = 0;
         for (std::size_t w = 0; w < options_.workers; ++w) r += slots_[w].resolved();
         return r + timed_out_.load(std::memory_order_seq_cst) + cancelled_.load(std::memory_order_seq_cst) +
-               failed_other_.load(std::memory_order_seq_cst);
+               failed_other_.load(std::memory_order_seq_cst) + completed_other_.load(std::memory_order_seq_cst) +
+               rejected_.load(std::memory_order_seq_cst);
     }
 
     /// Every accepted task has resolved. Resolved is read first: it can only
@@ -1290,6 +1446,7 @@ private:
 
     void close() noexcept {
         closed_.store(true, std::memory_order_seq_cst);
+        if (admission_.bounded()) admission_.wake_waiters();
         wake_all();
     }
 
@@ -1337,12 +1494,18 @@ private:
             throw std::invalid_argument("taskdist: PoolOptions durations must not be negative");
         }
         if (o.broken_after == 0) throw std::invalid_argument("taskdist: PoolOptions::broken_after must be at least 1");
+        if (o.block_timeout.count() < 0) throw std::invalid_argument("taskdist: PoolOptions::block_timeout must not be negative");
+        if (o.overflow != Overflow::block && o.overflow != Overflow::reject && o.overflow != Overflow::caller_runs &&
+            o.overflow != Overflow::drop_oldest) {
+            throw std::invalid_argument("taskdist: PoolOptions::overflow is not one of the Overflow values");
+        }
         return o;
     }
 
     PoolOptions options_;
     std::unique_ptr<WorkerSlot[]> slots_;
     Queue queue_;
+    Admission admission_;
     Invoker invoker_;
 
     std::mutex runners_mutex_;
@@ -1371,6 +1534,10 @@ private:
     std::atomic<std::uint64_t> cancelled_{0};
     std::atomic<std::uint64_t> failed_other_{0};
     std::atomic<std::uint64_t> retried_{0};
+    std::atomic<std::uint64_t> rejected_{0};
+    std::atomic<std::uint64_t> completed_other_{0};
+    std::atomic<std::uint64_t> refused_{0};
+    std::atomic<std::uint64_t> ran_on_caller_{0};
 };
 
 } // namespace taskdist::detail
