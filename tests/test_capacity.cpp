@@ -599,3 +599,45 @@ TEST_CASE("bad capacity settings are rejected with std::invalid_argument") {
     // Unbounded: the overflow policy never applies, so any is accepted.
     CHECK_NOTHROW(Pool(per(), {.workers = 1, .overflow = taskdist::Overflow::caller_runs}));
 }
+
+TEST_CASE("block and caller_runs under concurrent producers: every offer is accepted and resolves its value") {
+    constexpr int producers = 4;
+    constexpr int per_producer = 3000;
+    const auto overflow = GENERATE(taskdist::Overflow::block, taskdist::Overflow::caller_runs);
+    INFO("overflow " << (overflow == taskdist::Overflow::block ? "block" : "caller_runs"));
+    std::atomic<std::uint64_t> on_workers{0};
+    taskdist::WorkerPool<int, int, taskdist::LeastBusy> pool(
+        [&on_workers](int x, taskdist::TaskContext& ctx) {
+            if (ctx.worker_index() != taskdist::TaskContext::on_caller) on_workers.fetch_add(1);
+            return x + 1;
+        },
+        {.workers = 2, .queue_capacity = 4, .overflow = overflow});
+    std::vector<std::vector<taskdist::TaskHandle<int>>> handles(producers);
+    {
+        std::vector<std::jthread> threads;
+        for (int p = 0; p < producers; ++p) {
+            threads.emplace_back([&, p] {
+                for (int i = 0; i < per_producer; ++i) {
+                    handles[static_cast<std::size_t>(p)].push_back(pool.submit(p * per_producer + i));
+                }
+            });
+        }
+    }
+    bool all_right = true;
+    for (std::size_t p = 0; p < producers; ++p) {
+        for (std::size_t i = 0; i < handles[p].size(); ++i) {
+            REQUIRE(handles[p][i].wait_for(patience));
+            all_right = all_right && handles[p][i].get() == static_cast<int>(p * per_producer + i) + 1;
+        }
+    }
+    CHECK(all_right);
+    pool.wait_idle();
+    const auto s = pool.stats();
+    CHECK(s.submitted == std::uint64_t{producers * per_producer});
+    CHECK(s.completed == s.submitted);
+    CHECK(s.refused == 0);
+    CHECK(s.blocked == 0);
+    CHECK(on_workers.load() + s.ran_on_caller == s.submitted);
+    if (overflow == taskdist::Overflow::block) CHECK(s.ran_on_caller == 0);
+    check_balanced(s);
+}

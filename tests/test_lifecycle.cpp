@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,4 +130,307 @@ TEST_CASE("ThreadPool::shutdown_now() returns how many callables never started; 
     const auto s = pool.stats();
     CHECK(s.cancelled == 6);
     CHECK(s.submitted == s.completed + s.cancelled);
+}
+
+// ---- pause / resume ------------------------------------------------------------
+
+TEST_CASE("pause(): queued tasks wait (a queued deadline still fires), the running task finishes, and "
+          "resume() lets the rest run") {
+    Gate gate;
+    std::promise<void> started;
+    auto started_f = started.get_future();
+    std::atomic<int> ran{0};
+    taskdist::WorkerPool<int, int> pool(
+        [&](int x) {
+            if (x == 0) {
+                started.set_value();
+                gate.wait();
+            }
+            ran.fetch_add(1);
+            return x;
+        },
+        {.workers = 2});
+    auto opener = gate.open_on_exit();
+    auto running = pool.submit(0);
+    REQUIRE(arrives(started_f));
+    pool.pause();
+    CHECK(pool.paused());
+    CHECK(pool.stats().paused);
+
+    std::vector<taskdist::TaskHandle<int>> queued;
+    for (int i = 1; i <= 6; ++i) queued.push_back(pool.submit(i));
+    auto expiring = pool.submit(7, {.deadline = Clock::now() + 20ms});
+    gate.open();
+    CHECK(await(running) == 0);  // a task already running is not held back
+
+    REQUIRE(expiring.wait_for(patience));
+    CHECK(outcome_of(expiring) == "TaskTimeout");  // resolved in the queue: never started
+    CHECK_FALSE(pool.wait_idle_for(20ms));
+    CHECK(ran.load() == 1);
+    for (auto& h : queued) CHECK_FALSE(h.ready());
+    CHECK(pool.stats().queued == 6);
+
+    pool.resume();
+    CHECK_FALSE(pool.paused());
+    for (int i = 1; i <= 6; ++i) CHECK(await(queued[static_cast<std::size_t>(i - 1)]) == i);
+    pool.wait_idle();
+    const auto s = pool.stats();
+    CHECK(s.completed == 7);
+    CHECK(s.timed_out == 1);
+    CHECK_FALSE(s.paused);
+}
+
+TEST_CASE("pause() holds per-worker queues too, and shutdown() ends a pause and drains") {
+    std::atomic<int> ran{0};
+    taskdist::WorkerPool<int, int, taskdist::RoundRobin> pool(
+        [&](int x) {
+            ran.fetch_add(1);
+            return x;
+        },
+        {.workers = 2});
+    pool.pause();
+    std::vector<taskdist::TaskHandle<int>> handles;
+    for (int i = 0; i < 20; ++i) handles.push_back(pool.submit(i));
+    CHECK_FALSE(pool.wait_idle_for(20ms));
+    CHECK(ran.load() == 0);
+    pool.shutdown();
+    CHECK(ran.load() == 20);
+    for (int i = 0; i < 20; ++i) CHECK(await(handles[static_cast<std::size_t>(i)]) == i);
+    CHECK_FALSE(pool.paused());
+}
+
+TEST_CASE("shutdown_now() on a paused pool cancels and returns everything queued") {
+    taskdist::WorkerPool<int, int> pool([](int x) { return x; }, {.workers = 2});
+    pool.pause();
+    std::vector<taskdist::TaskHandle<int>> handles;
+    for (int i = 0; i < 10; ++i) handles.push_back(pool.submit(i));
+    const auto report = pool.shutdown_now();
+    CHECK(report.never_started == 10);
+    CHECK(report.tasks.size() == 10);
+    for (auto& h : handles) CHECK(outcome_of(h) == "TaskCancelled");
+}
+
+// ---- shutdown with a drain limit ---------------------------------------------
+
+TEST_CASE("shutdown(drain_timeout): a queue that drains in time reports nothing left") {
+    std::atomic<int> ran{0};
+    taskdist::ThreadPool pool({.workers = 2});
+    for (int i = 0; i < 50; ++i) pool.post([&ran] { ran.fetch_add(1); });
+    CHECK(pool.shutdown(patience) == 0);
+    CHECK(ran.load() == 50);
+}
+
+TEST_CASE("shutdown(drain_timeout): what is still queued at the limit is cancelled and handed back, and the "
+          "running task is asked to stop") {
+    std::promise<void> started;
+    auto started_f = started.get_future();
+    taskdist::WorkerPool<int, int> pool(
+        [&](int x, taskdist::TaskContext& ctx) {
+            if (x == 0) {
+                started.set_value();
+                return wait_for_stop(ctx.stop_token(), patience) ? -1 : -2;
+            }
+            return x;
+        },
+        {.workers = 1});
+    auto first = pool.submit(0);
+    REQUIRE(arrives(started_f));
+    std::vector<taskdist::TaskHandle<int>> queued;
+    for (int i = 1; i <= 5; ++i) queued.push_back(pool.submit(i));
+
+    constexpr auto drain = 30ms;
+    const auto t0 = Clock::now();
+    const auto report = pool.shutdown(drain);
+    CHECK(Clock::now() - t0 >= drain);
+    CHECK(report.never_started == 5);
+    CHECK(report.tasks.size() == 5);
+    CHECK(await(first) == -1);
+    for (auto& h : queued) CHECK(outcome_of(h) == "TaskCancelled");
+    CHECK_THROWS_AS(pool.submit(9), taskdist::PoolClosed);
+}
+
+// ---- observers -----------------------------------------------------------------
+
+namespace {
+
+// Records every hook call with a global sequence number; read after the pool
+// has stopped. Tasks are told apart by TaskInfo::priority (ignored by
+// SharedQueue, so it can carry an id).
+class Recorder final : public taskdist::PoolObserver {
+public:
+    enum Kind { submit, start, finish, worker_start, worker_stop, replace };
+    struct Event {
+        Kind kind;
+        int task = -1;
+        std::size_t worker = 0;
+        unsigned attempt = 0;
+        taskdist::AttemptOutcome outcome = taskdist::AttemptOutcome::completed;
+    };
+
+    void on_submit(const taskdist::TaskInfo& t) override { add({submit, t.priority, 0, t.attempt}); }
+    void on_start(const taskdist::WorkerView& w, const taskdist::TaskInfo& t) override {
+        add({start, t.priority, w.index(), t.attempt});
+    }
+    void on_finish(const taskdist::WorkerView& w, const taskdist::TaskInfo& t,
+                   taskdist::AttemptOutcome o) override {
+        add({finish, t.priority, w.index(), t.attempt, o});
+    }
+    void on_worker_start(const taskdist::WorkerView& w) override { add({worker_start, -1, w.index()}); }
+    void on_worker_stop(const taskdist::WorkerView& w) override { add({worker_stop, -1, w.index()}); }
+    void on_worker_replace(const taskdist::ReplaceEvent& e) override { add({replace, -1, e.worker}); }
+
+    std::vector<Event> events() const {
+        std::lock_guard lock(mutex_);
+        return events_;
+    }
+
+private:
+    void add(Event e) {
+        std::lock_guard lock(mutex_);
+        events_.push_back(e);
+    }
+    mutable std::mutex mutex_;
+    std::vector<Event> events_;
+};
+
+} // namespace
+
+TEST_CASE("observers: per task submit, start, finish in that order on the worker that ran it; per worker "
+          "start first and stop last") {
+    constexpr int tasks = 200;
+    auto rec = std::make_shared<Recorder>();
+    std::vector<taskdist::TaskHandle<std::size_t>> handles;
+    {
+        taskdist::WorkerPool<int, std::size_t> pool(
+            [](int x, taskdist::TaskContext& ctx) {
+                if (x % 50 == 49) throw std::runtime_error("expected test failure");
+                return ctx.worker_index();
+            },
+            {.workers = 2, .observer = rec});
+        for (int i = 0; i < tasks; ++i) handles.push_back(pool.submit(i, {.priority = i}));
+        pool.shutdown();
+    }
+    std::vector<std::size_t> ran_on(tasks, 99);
+    for (int i = 0; i < tasks; ++i) {
+        auto& h = handles[static_cast<std::size_t>(i)];
+        if (i % 50 == 49) {
+            CHECK(outcome_of(h) == "runtime_error");
+        } else {
+            ran_on[static_cast<std::size_t>(i)] = await(h);
+        }
+    }
+
+    const auto ev = rec->events();
+    // Position of each task's events, and of each worker's first/last.
+    std::vector<int> at_submit(tasks, -1), at_start(tasks, -1), at_finish(tasks, -1);
+    std::vector<std::size_t> start_worker(tasks, 99), finish_worker(tasks, 99);
+    std::vector<taskdist::AttemptOutcome> outcome(tasks);
+    int worker_start_at[2] = {-1, -1}, worker_stop_at[2] = {-1, -1};
+    int first_start_on[2] = {1 << 30, 1 << 30}, last_finish_on[2] = {-1, -1};
+    int bad = 0;
+    for (int k = 0; k < static_cast<int>(ev.size()); ++k) {
+        const auto& e = ev[static_cast<std::size_t>(k)];
+        const auto t = static_cast<std::size_t>(e.task);
+        switch (e.kind) {
+            case Recorder::submit:
+                bad += at_submit[t] != -1;
+                at_submit[t] = k;
+                break;
+            case Recorder::start:
+                bad += at_start[t] != -1 || e.worker > 1;
+                at_start[t] = k;
+                start_worker[t] = e.worker;
+                first_start_on[e.worker] = std::min(first_start_on[e.worker], k);
+                break;
+            case Recorder::finish:
+                bad += at_finish[t] != -1 || e.worker > 1;
+                at_finish[t] = k;
+                finish_worker[t] = e.worker;
+                outcome[t] = e.outcome;
+                last_finish_on[e.worker] = std::max(last_finish_on[e.worker], k);
+                break;
+            case Recorder::worker_start:
+                bad += worker_start_at[e.worker] != -1;
+                worker_start_at[e.worker] = k;
+                break;
+            case Recorder::worker_stop:
+                bad += worker_stop_at[e.worker] != -1;
+                worker_stop_at[e.worker] = k;
+                break;
+            case Recorder::replace:
+                ++bad;
+                break;
+        }
+    }
+    CHECK(bad == 0);
+    CHECK(ev.size() == std::size_t{3 * tasks + 4});
+    int out_of_order = 0, wrong_worker = 0, wrong_outcome = 0;
+    for (std::size_t t = 0; t < tasks; ++t) {
+        out_of_order += !(at_submit[t] >= 0 && at_submit[t] < at_start[t] && at_start[t] < at_finish[t]);
+        const bool failed = t % 50 == 49;
+        if (!failed) wrong_worker += start_worker[t] != ran_on[t] || finish_worker[t] != ran_on[t];
+        wrong_outcome +=
+            outcome[t] != (failed ? taskdist::AttemptOutcome::failed : taskdist::AttemptOutcome::completed);
+    }
+    CHECK(out_of_order == 0);
+    CHECK(wrong_worker == 0);
+    CHECK(wrong_outcome == 0);
+    for (int w = 0; w < 2; ++w) {
+        INFO("worker " << w);
+        CHECK(worker_start_at[w] >= 0);
+        CHECK(worker_start_at[w] < first_start_on[w]);
+        CHECK(worker_stop_at[w] > last_finish_on[w]);
+    }
+}
+
+TEST_CASE("observers: a retried attempt is reported as retrying, then the next attempt; a WorkerFault "
+          "reports the worker's replacement; a throwing hook changes nothing") {
+    struct Throwing final : taskdist::PoolObserver {
+        void on_start(const taskdist::WorkerView&, const taskdist::TaskInfo&) override {
+            throw std::runtime_error("expected test output: an observer hook threw");
+        }
+    };
+    auto rec = std::make_shared<Recorder>();
+    std::atomic<int> calls{0};
+    taskdist::WorkerPool<int, int> pool(
+        [&calls](int x) {
+            if (calls.fetch_add(1) == 0) throw taskdist::WorkerFault("expected test output: broken once");
+            return x;
+        },
+        {.workers = 1, .max_attempts = 2, .retry_backoff = 0ms, .observer = rec});
+    auto h5 = pool.submit(5, {.priority = 0});
+    CHECK(await(h5) == 5);
+    pool.wait_idle();
+
+    std::vector<std::string> seen;
+    for (const auto& e : rec->events()) {
+        switch (e.kind) {
+            case Recorder::submit: seen.push_back("submit"); break;
+            case Recorder::start: seen.push_back("start " + std::to_string(e.attempt)); break;
+            case Recorder::finish:
+                seen.push_back(std::string("finish ") + std::to_string(e.attempt) +
+                               (e.outcome == taskdist::AttemptOutcome::retrying ? " retrying" : "") +
+                               (e.outcome == taskdist::AttemptOutcome::completed ? " completed" : ""));
+                break;
+            case Recorder::worker_start: seen.push_back("worker_start"); break;
+            case Recorder::worker_stop: seen.push_back("worker_stop"); break;
+            case Recorder::replace: seen.push_back("replace"); break;
+        }
+    }
+    // The replacement is reported when the fault is seen, before the task's
+    // attempt is finished; the worker stays the same thread (its state is
+    // rebuilt), so there is no second worker_start.
+    // The worker's start and the submit happen on different threads, in
+    // either order; the worker's start comes before its first task.
+    const auto ws = std::find(seen.begin(), seen.end(), "worker_start");
+    REQUIRE(ws != seen.end());
+    CHECK(ws < std::find(seen.begin(), seen.end(), "start 1"));
+    seen.erase(ws);
+    CHECK(seen == std::vector<std::string>{"submit", "start 1", "replace", "finish 1 retrying", "start 2",
+                                           "finish 2 completed"});
+
+    taskdist::WorkerPool<int, int> quiet([](int x) { return x; },
+                                         {.workers = 1, .observer = std::make_shared<Throwing>()});
+    auto h = quiet.submit(3);
+    CHECK(await(h) == 3);
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -18,6 +19,8 @@
 #include "errors.hpp"
 
 namespace taskdist {
+
+class PoolObserver;  // observer.hpp
 
 /// The default hardware concurrency, at least 1.
 inline unsigned default_worker_count() noexcept { return std::max(1u, std::thread::hardware_concurrency()); }
@@ -115,6 +118,13 @@ struct PoolOptions {
     /// Under Overflow::block: how long a submit waits for room before it
     /// throws QueueFull; 0 waits as long as it takes.
     std::chrono::nanoseconds block_timeout{0};
+
+    // ---- lifecycle -------------------------------------------------------
+
+    /// Hooks called at submit, start and finish of each task and at each
+    /// worker's start, stop and replacement (see taskdist::PoolObserver);
+    /// null means none, at the cost of one branch per event.
+    std::shared_ptr<PoolObserver> observer = nullptr;
 };
 
 /// Settings of one submit()/post(). Distributors read what they need.

@@ -81,6 +81,8 @@ struct PoolStats {
     /// Producers blocked in submit()/post() now, waiting for room
     /// (Overflow::block): a gauge of back-pressure.
     std::uint64_t blocked = 0;
+    /// Dispatch is paused (pause() without resume() yet).
+    bool paused = false;
 };
 
 namespace detail {

@@ -2,6 +2,7 @@
 // engine and distributors as WorkerPool.
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <functional>
 #include <memory>
@@ -106,7 +107,21 @@ public:
     }
 
     void wait_idle() { core_->wait_idle(); }
+    template <class Rep, class Period>
+    bool wait_idle_for(std::chrono::duration<Rep, Period> timeout) {
+        return core_->wait_idle_until(detail::deadline_after(timeout));
+    }
+    /// As WorkerPool::pause()/resume()/paused().
+    void pause() noexcept { core_->pause(); }
+    void resume() noexcept { core_->resume(); }
+    bool paused() const noexcept { return core_->paused(); }
     void shutdown() { core_->shutdown(); }
+    /// As WorkerPool::shutdown(drain_timeout); returns how many queued
+    /// callables were cancelled when the time ran out.
+    template <class Rep, class Period>
+    std::size_t shutdown(std::chrono::duration<Rep, Period> drain_timeout) {
+        return core_->shutdown_until(detail::deadline_after(drain_timeout), nullptr);
+    }
     /// As WorkerPool::shutdown_now(): queued callables resolve TaskCancelled
     /// without running; returns how many there were.
     std::size_t shutdown_now() { return core_->shutdown_now(nullptr); }

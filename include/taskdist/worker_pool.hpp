@@ -2,12 +2,13 @@
 // one handler, like a worker script behind a load balancer.
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <iterator>
 #include <memory>
-#include <ranges>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -315,10 +316,41 @@ public:
     /// WouldDeadlock if called from one of this pool's tasks. Thread-safe.
     void wait_idle() { core_->wait_idle(); }
 
+    /// As wait_idle(), but gives up after `timeout`; true if the pool was
+    /// idle in time. Thread-safe.
+    template <class Rep, class Period>
+    bool wait_idle_for(std::chrono::duration<Rep, Period> timeout) {
+        return core_->wait_idle_until(detail::deadline_after(timeout));
+    }
+
+    /// Stops starting tasks: workers finish what they are running and then
+    /// wait; submissions are still accepted (and count against a bounded
+    /// queue), and queued tasks can still be cancelled or time out. A task a
+    /// worker was taking at the moment of the call may still start.
+    /// wait_idle() waits through a pause. shutdown() and shutdown_now() end
+    /// it. Thread-safe.
+    void pause() noexcept { core_->pause(); }
+    /// Lets the workers start tasks again. Thread-safe.
+    void resume() noexcept { core_->resume(); }
+    /// True between pause() and resume() (or shutdown). Thread-safe.
+    bool paused() const noexcept { return core_->paused(); }
+
     /// Stops accepting tasks, finishes the queued ones, joins the workers,
     /// and gives hung threads at most PoolOptions::quarantine_wait. Idempotent.
     /// Throws WouldDeadlock from one of this pool's tasks.
     void shutdown() { core_->shutdown(); }
+
+    /// shutdown() with a limit on draining: the workers drain the queue for
+    /// at most `drain_timeout`; then what is still queued is cancelled and
+    /// handed back exactly as by shutdown_now() (an empty report if the
+    /// queue drained in time). Throws WouldDeadlock from one of this pool's
+    /// tasks. Thread-safe.
+    template <class Rep, class Period>
+    ShutdownReport<Task> shutdown(std::chrono::duration<Rep, Period> drain_timeout) {
+        ShutdownReport<Task> report;
+        report.never_started = core_->shutdown_until(detail::deadline_after(drain_timeout), &report.tasks);
+        return report;
+    }
 
     /// Stops accepting; every task still queued resolves TaskCancelled and is
     /// handed back (e.g. to persist it); running tasks have their stop token

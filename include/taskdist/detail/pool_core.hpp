@@ -21,6 +21,7 @@
 
 #include "../distributor.hpp"
 #include "../errors.hpp"
+#include "../observer.hpp"
 #include "../options.hpp"
 #include "../stats.hpp"
 #include "../task_context.hpp"
@@ -187,7 +188,7 @@ public:
     /// handle (a post() with a timeout, deadline, stop token or retries).
     bool needs_state(const SubmitOptions& o) const noexcept {
         return o.timeout.count() > 0 || options_.default_timeout.count() > 0 || o.deadline ||
-               o.stop_token.stop_possible() || attempts_for(o) > 1 || drops_oldest();
+               o.stop_token.stop_possible() || attempts_for(o) > 1 || drops_oldest() || observer_;
     }
 
     std::uint32_t attempts_for(const SubmitOptions& o) const noexcept {
@@ -244,6 +245,9 @@ public:
             left_queue();
             throw PoolClosed();
         }
+        if (observer_) [[unlikely]] {
+            observe([&](PoolObserver& o) { o.on_submit(info); });
+        }
         Placement where;
         try {
             where = queue_.push(std::move(item), info, workers());
@@ -278,17 +282,29 @@ public:
 
     // ---- waiting and shutdown ----------------------------------------------
 
-    void wait_idle() {
+    using Payload = decltype(std::declval<Item&>().payload);
+
+    void wait_idle() { (void)wait_idle_until(std::chrono::steady_clock::time_point::max()); }
+
+    /// True once every accepted task has resolved; false if `deadline` came first.
+    bool wait_idle_until(std::chrono::steady_clock::time_point deadline) {
         if (current_pool == this) {
             throw WouldDeadlock("taskdist: wait_idle() called from a task of the same pool would wait for itself");
         }
         idle_waiters_.fetch_add(1, std::memory_order_seq_cst);
+        bool idle = true;
         for (;;) {
             std::uint32_t epoch = idle_epoch_.load(std::memory_order_acquire);
             if (balanced()) break;
-            park(idle_epoch_, epoch);
+            if (deadline == std::chrono::steady_clock::time_point::max()) {
+                park(idle_epoch_, epoch);
+            } else if (!park_until(idle_epoch_, epoch, deadline)) {
+                idle = balanced();
+                break;
+            }
         }
         idle_waiters_.fetch_sub(1, std::memory_order_relaxed);
+        return idle;
     }
 
     /// Stops accepting, lets the workers finish every queued task, joins
@@ -314,7 +330,38 @@ public:
 
     bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
-    using Payload = decltype(std::declval<Item&>().payload);
+    /// shutdown() with a limit on draining: stops accepting, lets the workers
+    /// drain until `deadline`, then does what shutdown_now() does with what
+    /// is left. Returns how many queued tasks that cancelled.
+    std::size_t shutdown_until(std::chrono::steady_clock::time_point deadline, std::vector<Payload>* never_started) {
+        if (current_pool == this) {
+            throw WouldDeadlock("taskdist: shutdown() called from a task of the same pool would wait for itself");
+        }
+        close();
+        if (wait_idle_until(deadline)) {
+            shutdown_noexcept();
+            return 0;
+        }
+        return shutdown_now(never_started);
+    }
+
+    // ---- pausing dispatch ------------------------------------------------------
+    //
+    // A paused pool accepts tasks but starts none: a worker checks the flag
+    // before it pops and again before it starts what it popped, and parks on
+    // the flag's word until resume(). Closing the pool ends a pause for good,
+    // so shutdown() can drain and shutdown_now() can cancel.
+
+    void pause() noexcept {
+        if (!closed()) paused_.store(1, std::memory_order_seq_cst);
+    }
+
+    void resume() noexcept {
+        paused_.store(0, std::memory_order_seq_cst);
+        unpark_all(paused_);
+    }
+
+    bool paused() const noexcept { return paused_.load(std::memory_order_acquire) != 0 && !closed(); }
 
     /// Stops accepting; every task still queued resolves TaskCancelled
     /// without starting (its payload is appended to `never_started` when
@@ -392,6 +439,7 @@ public:
         out.refused = refused_.load(std::memory_order_relaxed);
         out.ran_on_caller = ran_on_caller_.load(std::memory_order_relaxed);
         out.blocked = admission_.waiting();
+        out.paused = paused();
         std::uint64_t running = 0;
         for (std::size_t w = 0; w < n; ++w) {
             const WorkerSlot& s = slots_[w];
@@ -505,8 +553,12 @@ private:
         Worker handler{};
         bool built = false;
         bool quarantined = false;
+        if (observer_) [[unlikely]] {
+            observe([&](PoolObserver& o) { o.on_worker_start(WorkerView(&slots_[w], w)); });
+        }
         for (;;) {
             if (!built && !(built = build_or_wait(r, handler))) break;  // false: the pool may exit
+            if (paused()) wait_unpaused();
             std::optional<Item> item = queue_.try_pop(w);
             if (!item) item = spin_pop(w);
             if (!item) {
@@ -514,6 +566,9 @@ private:
                 item = sleep(w);
                 if (!item) continue;
             }
+            // Paused since the check above: hold the task (still counted as
+            // queued; its deadline and cancel still apply) until resume().
+            if (paused()) wait_unpaused();
             if (draining_.load(std::memory_order_acquire)) {
                 discard(std::move(*item));
                 continue;
@@ -538,6 +593,9 @@ private:
             r.life.store(3, std::memory_order_release);
             unpark_all(r.life);
             return;
+        }
+        if (observer_) [[unlikely]] {
+            observe([&](PoolObserver& o) { o.on_worker_stop(WorkerView(&slots_[w], w)); });
         }
         // Workers asleep waiting for the last tasks can exit now too.
         wake_all();
@@ -701,6 +759,9 @@ private:
         s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - popped.submitted_ns)));
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
         left_queue();  // after `started`: a snapshot never sees its place taken twice
+        if (observer_ && st) [[unlikely]] {
+            observe([&](PoolObserver& o) { o.on_start(WorkerView(&s, w), st->info_); });
+        }
         if (r.stop.stop_requested()) {
             std::lock_guard lock(r.stop_mutex);  // shutdown_now() may be requesting a stop on it
             r.stop = std::stop_source();
@@ -758,6 +819,8 @@ private:
         // Counted before the outcome is published: whoever sees the handle
         // ready sees the task counted. seq_cst pairs with wait_idle().
         WorkerSlot::bump(s.returned, 1, std::memory_order_release);
+
+        if (observer_ && st) [[unlikely]] observe_finish(w, *st, actx.end);
 
         if (!st) {
             if (error) report_error(error);  // before counting: wait_idle() covers on_error
@@ -1442,10 +1505,19 @@ private:
         return r == submitted_.sum();
     }
 
+    void wait_unpaused() noexcept {
+        // close() stores closed_ before it clears the flag, so a pause()
+        // racing with it cannot leave us parked: we re-check closed_ here.
+        while (paused_.load(std::memory_order_seq_cst) != 0 && !closed_.load(std::memory_order_seq_cst)) {
+            park(paused_, 1);
+        }
+    }
+
     bool exit_ready() const noexcept { return closed_.load(std::memory_order_seq_cst) && balanced(); }
 
     void close() noexcept {
         closed_.store(true, std::memory_order_seq_cst);
+        resume();
         if (admission_.bounded()) admission_.wake_waiters();
         wake_all();
     }
@@ -1478,12 +1550,53 @@ private:
     }
 
     void notify_replace(std::size_t w, ReplaceReason why, std::uint64_t count) noexcept {
+        if (observer_) [[unlikely]] {
+            observe([&](PoolObserver& o) { o.on_worker_replace(ReplaceEvent{w, why, count}); });
+        }
         if (!options_.on_replace) return;
         try {
             options_.on_replace(ReplaceEvent{w, why, count});
         } catch (...) {
             print_task_error("PoolOptions::on_replace threw", std::current_exception());
         }
+    }
+
+    // ---- observers -----------------------------------------------------------
+
+    template <class Hook>
+    void observe(Hook&& hook) noexcept {
+        try {
+            hook(*observer_);
+        } catch (...) {
+            print_task_error("a PoolObserver hook threw", std::current_exception());
+        }
+    }
+
+    void observe_finish(std::size_t w, const TaskStateBase& st, AttemptEnd end) noexcept {
+        AttemptOutcome outcome = AttemptOutcome::completed;
+        switch (end) {
+            case AttemptEnd::won:
+                break;
+            case AttemptEnd::won_error:
+                outcome = AttemptOutcome::failed;
+                break;
+            case AttemptEnd::won_timeout:
+                outcome = AttemptOutcome::timed_out;
+                break;
+            case AttemptEnd::retry:
+                outcome = AttemptOutcome::retrying;
+                break;
+            default:
+                outcome = AttemptOutcome::superseded;
+                break;
+        }
+        // A retry already bumped the attempt number: report the one that ended.
+        TaskInfo info = st.info_;
+        if (end == AttemptEnd::retry) {
+            info.attempt -= 1;
+            info.previous_worker = TaskInfo::no_worker;
+        }
+        observe([&](PoolObserver& o) { o.on_finish(WorkerView(&slots_[w], w), info, outcome); });
     }
 
     static PoolOptions validate(PoolOptions o) {
@@ -1503,6 +1616,8 @@ private:
     }
 
     PoolOptions options_;
+    /// options_.observer's target, or null: what the hot path tests.
+    PoolObserver* const observer_ = options_.observer.get();
     std::unique_ptr<WorkerSlot[]> slots_;
     Queue queue_;
     Admission admission_;
@@ -1525,6 +1640,7 @@ private:
 
     StripedCounter submitted_;
     alignas(cache_line) std::atomic<bool> closed_{false};
+    Word paused_{0};
     alignas(cache_line) std::atomic<std::uint32_t> sleepers_{0};
     std::atomic<std::size_t> wake_rotor_{0};
     alignas(cache_line) std::atomic<std::uint32_t> idle_waiters_{0};
