@@ -78,6 +78,10 @@ struct PoolStats {
     /// Accepted tasks that ran on the submitting thread (Overflow::caller_runs);
     /// counted in `submitted` and in `completed` or `failed`.
     std::uint64_t ran_on_caller = 0;
+    /// Tasks a worker ran inline while waiting for them from another task
+    /// of the pool (a nested wait); counted in `submitted` and in
+    /// `completed` or `failed`, not in any worker's figures.
+    std::uint64_t ran_inline = 0;
     /// Producers blocked in submit()/post() now, waiting for room
     /// (Overflow::block): a gauge of back-pressure.
     std::uint64_t blocked = 0;

@@ -266,26 +266,21 @@ public:
     /// under block from one of this pool's own tasks. Under caller_runs the
     /// task has run, on this thread, by the time submit() returns.
     /// Thread-safe.
+    ///
+    /// Nested waits: a task that waits (get(), wait(), wait_for(), or a
+    /// TaskGroup's) for a task it submitted to its own pool runs that task
+    /// itself, inline, if no worker has started it yet, so fork-join code
+    /// cannot starve the pool, even with one worker. A task run that way gets
+    /// one attempt and no timeout of its own, shares the waiting task's stop
+    /// token and worker state, and counts in PoolStats::ran_inline.
     TaskHandle<Result> submit(Task task, SubmitOptions options = {}) {
-        check(options);
-        auto* state = new detail::TaskState<Result>();
-        TaskHandle<Result> handle = detail::make_handle(state);
-        core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
-                    options);
-        return handle;
+        return *submit_impl(std::move(task), options, true);
     }
 
     /// As submit(), but where submit() would throw QueueFull it returns an
     /// empty optional instead (the task is then dropped unrun). Thread-safe.
     std::optional<TaskHandle<Result>> try_submit(Task task, SubmitOptions options = {}) {
-        check(options);
-        auto* state = new detail::TaskState<Result>();
-        TaskHandle<Result> handle = detail::make_handle(state);
-        if (core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
-                        options, false) == Core::Pushed::refused) {
-            return std::nullopt;
-        }
-        return handle;
+        return submit_impl(std::move(task), options, false);
     }
 
     /// Queues every task of `tasks` (any input range of values convertible
@@ -382,6 +377,21 @@ private:
                                            detail::HandlerInvoker<Task, Result>{std::move(source)});
         core->start();
         return core;
+    }
+
+    std::optional<TaskHandle<Result>> submit_impl(Task&& task, const SubmitOptions& options, bool throw_if_full) {
+        check(options);
+        // From one of our own workers the payload goes in the state, where a
+        // nested wait can reach it (see submit()); the queue holds a shell.
+        detail::TaskState<Result>* state = core_->on_own_worker()
+                                               ? new detail::BoxedState<Task, Result>(std::move(task))
+                                               : new detail::TaskState<Result>();
+        std::optional<TaskHandle<Result>> handle(detail::make_handle(state));
+        if (core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
+                        options, throw_if_full) == Core::Pushed::refused) {
+            handle.reset();
+        }
+        return handle;
     }
 
     bool post_impl(Task&& task, const SubmitOptions& options, bool throw_if_full) {

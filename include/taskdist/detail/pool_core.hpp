@@ -200,6 +200,9 @@ public:
         if (o.timeout.count() < 0) throw std::invalid_argument("taskdist: SubmitOptions::timeout must not be negative");
     }
 
+    /// True on one of this pool's worker threads.
+    bool on_own_worker() const noexcept { return current_pool == this; }
+
     bool drops_oldest() const noexcept { return admission_.bounded() && options_.overflow == Overflow::drop_oldest; }
 
     /// What push() did with a task.
@@ -439,6 +442,7 @@ public:
         out.refused = refused_.load(std::memory_order_relaxed);
         out.ran_on_caller = ran_on_caller_.load(std::memory_order_relaxed);
         out.blocked = admission_.waiting();
+        out.ran_inline = ran_inline_.load(std::memory_order_relaxed);
         out.paused = paused();
         std::uint64_t running = 0;
         for (std::size_t w = 0; w < n; ++w) {
@@ -518,6 +522,8 @@ private:
         /// Set by the supervisor when the running attempt's timeout passed and
         /// it will be retried: the worker then ends it as a timeout.
         std::atomic<bool> timeout_fired{false};
+        /// A task run inline by this thread threw WorkerFault.
+        bool inline_fault = false;
         /// The attempt's item: owned by the thread while it runs, by the
         /// supervisor once the thread is quarantined.
         std::optional<Item> current;
@@ -528,6 +534,11 @@ private:
     };
 
     static constexpr std::uint64_t phase_idle = 0, phase_running = 1, phase_quarantined = 2;
+
+    // This thread's Runner and handler while it serves this pool, for
+    // run_inline(): a task waiting on another runs it on its own worker.
+    static inline thread_local Runner* tl_runner_ = nullptr;
+    static inline thread_local Worker* tl_handler_ = nullptr;
 
     void spawn(std::size_t w) {
         auto r = std::make_shared<Runner>(w);
@@ -553,6 +564,9 @@ private:
         Worker handler{};
         bool built = false;
         bool quarantined = false;
+        current_worker_link = this;
+        tl_runner_ = &r;
+        tl_handler_ = &handler;
         if (observer_) [[unlikely]] {
             observe([&](PoolObserver& o) { o.on_worker_start(WorkerView(&slots_[w], w)); });
         }
@@ -586,6 +600,9 @@ private:
             }
         }
         current_pool = nullptr;
+        current_worker_link = nullptr;
+        tl_runner_ = nullptr;
+        tl_handler_ = nullptr;
         handler = Worker{};
         r.current.reset();
         if (quarantined) {
@@ -766,7 +783,15 @@ private:
             std::lock_guard lock(r.stop_mutex);  // shutdown_now() may be requesting a stop on it
             r.stop = std::stop_source();
         }
-        r.current.emplace(std::move(popped));
+        if (st && st->box_) {
+            // Submitted from a worker of ours: the payload waits in its state
+            // (see run_inline()); the queue entry holds an empty shell.
+            std::optional<Payload>& b = box_of(*st);
+            r.current.emplace(Item{std::move(*b), std::move(popped.state), popped.submitted_ns});
+            b.reset();
+        } else {
+            r.current.emplace(std::move(popped));
+        }
         Item& item = *r.current;
 
         AttemptCtx actx{this, &r, st};
@@ -794,7 +819,7 @@ private:
         } catch (...) {
             error = std::current_exception();
         }
-        const bool fault = error && holds<WorkerFault>(error);
+        const bool fault = (error && holds<WorkerFault>(error)) || std::exchange(r.inline_fault, false);
         if (st && actx.end == AttemptEnd::pending) actx.end = end_attempt(r, *st, error);
         else if (st && error && actx.end == AttemptEnd::won) {
             // The value was committed but storing it threw.
@@ -1000,7 +1025,7 @@ private:
             ++drained_count_;
             if (drain_sink_) {
                 try {
-                    drain_sink_->push_back(std::move(item.payload));
+                    drain_sink_->push_back(std::move(payload_of(item)));
                 } catch (...) {
                     print_task_error("shutdown_now() could not keep a task it cancelled", std::current_exception());
                 }
@@ -1105,7 +1130,13 @@ private:
         std::exception_ptr error;
         try {
             Worker handler = invoker_.make_worker(TaskContext::on_caller);
-            invoker_(handler, item, ctx, false);
+            if (st && st->box_) {
+                Item unboxed{std::move(*box_of(*st)), std::move(item.state), item.submitted_ns};
+                invoker_(handler, unboxed, ctx, false);
+                item.state = std::move(unboxed.state);
+            } else {
+                invoker_(handler, item, ctx, false);
+            }
         } catch (...) {
             error = std::current_exception();
         }
@@ -1134,6 +1165,84 @@ private:
 
     std::shared_ptr<void> keep_alive() noexcept override { return this->weak_from_this().lock(); }
     void after_resolution() noexcept override { notify_balance(); }
+
+    // ---- nested waits ----------------------------------------------------------
+    //
+    // A task that waits for a task of its own pool could, with every worker
+    // doing the same, wait for ever: the awaited tasks sit in the queue with
+    // nobody to run them. Tasks submitted from one of the pool's workers
+    // therefore keep their payload in their state (a box) instead of the
+    // queue entry, and a worker about to wait for such a task first tries to
+    // claim it; if the claim wins (the task has not started), the waiter runs
+    // it here, inline, and the queue entry becomes a tombstone. If the task
+    // has started, its worker is making progress or is itself a waiter that
+    // inlines what it waits for; as waits follow submissions, which form no
+    // cycle, some task in every chain of waits is running, so the pool never
+    // stalls. Claiming before running makes an inline run final at once:
+    // it gets one attempt and no timeout of its own; its stop token is the
+    // waiting attempt's, so cancelling the waiter reaches it.
+
+    void run_inline(TaskStateBase& st) noexcept override {
+        Runner* r = tl_runner_;
+        Worker* handler = tl_handler_;
+        // A quarantined thread touches nothing of the pool's.
+        if (!r || !handler || (r->phase.load(std::memory_order_acquire) & 3) == phase_quarantined) return;
+        std::optional<Payload>& b = box_of(st);
+        const std::uint32_t old = st.lock_unless_claimed();
+        if (old & TaskStateBase::claimed) return;
+        // Started, or a retry whose payload already left the box: its
+        // worker (or the supervisor's back-off) has it.
+        if ((old & TaskStateBase::started) || !b.has_value()) {
+            st.unlock();
+            return;
+        }
+        st.set_flags(TaskStateBase::claimed);
+        st.unlock();
+        left_queue();
+        ran_inline_.fetch_add(1, std::memory_order_relaxed);
+
+        st.add_ref();  // the handle's owner holds one too: released by publish()
+        Item item{std::move(*b), StateRef<State>(static_cast<State*>(&st)), now_ns()};
+        b.reset();
+        const std::size_t w = r->slot;
+        TaskContext ctx(w, st.info_.attempt, &r->stop);
+        if (observer_) [[unlikely]] {
+            observe([&](PoolObserver& o) { o.on_start(WorkerView(&slots_[w], w), st.info_); });
+        }
+        std::exception_ptr error;
+        try {
+            invoker_(*handler, item, ctx, false);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        // The worker's state is broken: rebuild it once the waiting attempt ends.
+        if (error && holds<WorkerFault>(error)) r->inline_fault = true;
+        if (error) st.store_error(error);
+        if (observer_) [[unlikely]] {
+            observe([&](PoolObserver& o) {
+                o.on_finish(WorkerView(&slots_[w], w), st.info_,
+                            error ? AttemptOutcome::failed : AttemptOutcome::completed);
+            });
+        }
+        (error ? failed_other_ : completed_other_).fetch_add(1, std::memory_order_seq_cst);
+        item.state.publish();
+        notify_balance();
+    }
+
+    using State = std::remove_pointer_t<decltype(std::declval<Item&>().state.get())>;
+
+    static std::optional<Payload>& box_of(TaskStateBase& st) noexcept {
+        return *static_cast<std::optional<Payload>*>(st.box_);
+    }
+
+    /// The payload of a task that has not started: in its box, if it has one.
+    static Payload& payload_of(Item& item) noexcept {
+        if (item.state && item.state->box_) {
+            std::optional<Payload>& b = box_of(*item.state.get());
+            if (b) return *b;
+        }
+        return item.payload;
+    }
 
     // ---- the supervisor ------------------------------------------------------
     //
@@ -1654,6 +1763,7 @@ private:
     std::atomic<std::uint64_t> completed_other_{0};
     std::atomic<std::uint64_t> refused_{0};
     std::atomic<std::uint64_t> ran_on_caller_{0};
+    std::atomic<std::uint64_t> ran_inline_{0};
 };
 
 } // namespace taskdist::detail

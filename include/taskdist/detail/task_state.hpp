@@ -9,6 +9,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <optional>
 #include <stop_token>
 #include <type_traits>
 #include <utility>
@@ -21,6 +22,10 @@
 namespace taskdist::detail {
 
 class TaskStateBase;
+class PoolLink;
+
+/// The pool whose worker this thread is, if any (see PoolLink::run_inline).
+inline thread_local PoolLink* current_worker_link = nullptr;
 
 /// What a task state needs of the pool that owns it, so that
 /// TaskHandle::cancel() can reach the pool. The pool outlives every
@@ -37,6 +42,10 @@ public:
     virtual std::shared_ptr<void> keep_alive() noexcept = 0;
     /// After the cancel is published: wake whoever waits for the pool to be idle.
     virtual void after_resolution() noexcept = 0;
+    /// Called by a thread of this pool's about to wait for `task`, which has
+    /// a payload box: if the task has not started, claim it and run it here,
+    /// now, so that a task waiting for another can never starve the pool.
+    virtual void run_inline(TaskStateBase& task) noexcept = 0;
 
 protected:
     ~PoolLink() = default;
@@ -212,6 +221,7 @@ public:
     bool is_detached() const noexcept { return (word_.load(std::memory_order_relaxed) & detached) != 0; }
 
     void wait() noexcept {
+        help_before_wait();
         std::uint32_t w = word_.load(std::memory_order_acquire);
         while ((w & done) == 0) {
             if ((w & waiter) == 0 && !word_.compare_exchange_weak(w, w | waiter, std::memory_order_acquire)) continue;
@@ -221,6 +231,7 @@ public:
     }
 
     bool wait_until(std::chrono::steady_clock::time_point deadline) noexcept {
+        help_before_wait();
         std::uint32_t w = word_.load(std::memory_order_acquire);
         while ((w & done) == 0) {
             if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -241,6 +252,11 @@ public:
 
     PoolLink* pool_ = nullptr;
     void* site_ = nullptr;
+    /// The payload of a task submitted by one of its own pool's workers,
+    /// kept here (an optional of the pool's payload type) rather than in the
+    /// queue entry, so that a waiter on the same pool can take it and run
+    /// the task inline. Emptied by whoever starts the task first.
+    void* box_ = nullptr;
     TaskInfo info_{};
     std::int64_t timeout_ns_ = 0;   ///< run-time limit per attempt; 0: none
     std::int64_t deadline_ns_ = 0;  ///< absolute steady_clock limit; 0: none
@@ -270,6 +286,10 @@ protected:
     ~TaskStateBase() = default;
 
 private:
+    void help_before_wait() noexcept {
+        if (box_ && pool_ && current_worker_link == pool_ && !is_done()) pool_->run_inline(*this);
+    }
+
     std::atomic<std::uint32_t> word_;
     bool has_error_ = false;  // written by the claimer before `done` is published
     Destroy destroy_;
@@ -280,7 +300,7 @@ private:
 };
 
 template <class R>
-class TaskState final : public TaskStateBase {
+class TaskState : public TaskStateBase {
 public:
     /// `refs`: 2 for submit() (handle + queue entry), 1 for a detached post().
     explicit TaskState(std::uint32_t refs = 2, bool is_detached = false) noexcept
@@ -304,14 +324,17 @@ public:
         }
     }
 
-private:
-    static void destroy(TaskStateBase* base) noexcept { delete static_cast<TaskState*>(base); }
+protected:
+    TaskState(Destroy destroy_fn, std::uint32_t refs) noexcept : TaskStateBase(destroy_fn, refs, false) {}
 
     ~TaskState() {
         if constexpr (!std::is_void_v<R>) {
             if (has_value_) std::launder(reinterpret_cast<R*>(&storage_))->~R();
         }
     }
+private:
+    static void destroy(TaskStateBase* base) noexcept { delete static_cast<TaskState*>(base); }
+
     struct Empty {};
     struct alignas(std::conditional_t<std::is_void_v<R>, char, R>) Bytes {
         unsigned char data[sizeof(std::conditional_t<std::is_void_v<R>, char, R>)];
@@ -319,6 +342,25 @@ private:
     using Storage = std::conditional_t<std::is_void_v<R>, Empty, Bytes>;
     [[no_unique_address]] Storage storage_;
     bool has_value_ = false;
+};
+
+/// The state of a task submitted from one of its own pool's workers: it
+/// carries the payload (see TaskStateBase::box_).
+template <class Payload, class R>
+class BoxedState final : public TaskState<R> {
+public:
+    explicit BoxedState(Payload&& p) : TaskState<R>(&destroy, 2), payload_(std::move(p)) { this->box_ = &payload_; }
+
+    /// The box of a state whose box_ was set by a BoxedState<Payload, ...>.
+    static std::optional<Payload>& box(TaskStateBase& s) noexcept {
+        return *static_cast<std::optional<Payload>*>(s.box_);
+    }
+
+private:
+    static void destroy(TaskStateBase* base) noexcept { delete static_cast<BoxedState*>(base); }
+    ~BoxedState() = default;
+
+    std::optional<Payload> payload_;
 };
 
 /// An owning reference to a task state. The queue entry's reference
