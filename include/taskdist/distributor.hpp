@@ -117,7 +117,11 @@ struct ProbeItem {
 ///     default-constructible. A template, because only the pool knows Item,
 ///     and storing Item by value is what keeps submit free of allocations.
 ///  3. `queue<Item>` is constructible from (const D&, std::size_t workers):
-///     the settings and the number of worker slots (fixed for the pool's life).
+///     the settings and the number of worker slots, fixed for the pool's
+///     life: the most workers it can have (PoolOptions::max_workers). Slots
+///     [0, WorkerSet::size()) have workers now; the pool grows and shrinks
+///     from the top, so a policy learns of workers joining and leaving
+///     through the WorkerSet each push() gets.
 ///  4. `q.push(Item&&, const TaskInfo&, WorkerSet) -> Placement` takes the
 ///     task and says where it went, so the pool wakes only a worker that can
 ///     take it. Called concurrently from any thread. If it throws, it must not
@@ -127,9 +131,11 @@ struct ProbeItem {
 ///     than where it failed, when it can. (It is not required for
 ///     correctness: the pool re-dispatches what reaches a down worker.)
 ///  5. `q.try_pop(std::size_t w) -> std::optional<Item>` gives worker `w` its
-///     next task, or nothing. Called only by worker w's thread (one at a
-///     time: a replacement thread takes over a slot only after the previous
-///     one stopped popping), concurrently with push() and with other workers. After a push that returned
+///     next task, or nothing. Called by worker w's thread, or, for a slot
+///     whose worker was scaled away, by the pool handing its tasks to the
+///     workers that stay; always one caller per slot at a time (a new thread
+///     takes over a slot only after the previous one stopped popping),
+///     concurrently with push() and with other slots. After a push that returned
 ///     on(w) or any(), a try_pop by that worker (any worker, for any()) that
 ///     starts after push returned must not miss the task unless another
 ///     worker took it: the pool's sleep protocol relies on this.

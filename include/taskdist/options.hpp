@@ -125,6 +125,21 @@ struct PoolOptions {
     /// worker's start, stop and replacement (see taskdist::PoolObserver);
     /// null means none, at the cost of one branch per event.
     std::shared_ptr<PoolObserver> observer = nullptr;
+
+    // ---- scaling ---------------------------------------------------------
+
+    /// The fewest workers an idle pool shrinks to; 0 means `workers`.
+    std::size_t min_workers = 0;
+    /// The most workers a loaded pool grows to, and the most resize()
+    /// accepts; 0 means `workers`. The pool scales by itself only when
+    /// min_workers < max_workers.
+    std::size_t max_workers = 0;
+    /// A worker is added when a task has waited in the queue about this
+    /// long; also the period of the pool's scaling check.
+    std::chrono::nanoseconds scale_up_after = std::chrono::milliseconds(10);
+    /// A worker is retired after one has been idle this long (never below
+    /// min_workers).
+    std::chrono::nanoseconds idle_timeout = std::chrono::seconds(10);
 };
 
 /// Settings of one submit()/post(). Distributors read what they need.

@@ -41,6 +41,8 @@ struct WorkerStats {
     std::uint64_t factory_failures = 0;
     /// False while the slot is down, waiting to rebuild its state.
     bool available = true;
+    /// False for a slot the pool scaled away (it keeps its figures).
+    bool active = true;
 };
 
 /// A snapshot of a pool. In every snapshot

@@ -127,6 +127,8 @@ public:
     std::size_t shutdown_now() { return core_->shutdown_now(nullptr); }
     PoolStats stats() const { return core_->stats(); }
     std::size_t size() const noexcept { return core_->size(); }
+    /// As WorkerPool::resize().
+    void resize(std::size_t n) { core_->resize(n); }
 
 private:
     template <class F>

@@ -364,8 +364,20 @@ public:
     /// meant for once a second, not per task. Thread-safe.
     PoolStats stats() const { return core_->stats(); }
 
-    /// Number of worker slots.
+    /// Workers now: PoolOptions::workers at start, then as resize() and
+    /// the pool's own scaling (min_workers < max_workers) set it. Thread-safe.
     std::size_t size() const noexcept { return core_->size(); }
+
+    /// Sets the number of workers to `n` (1 <= n <= PoolOptions::max_workers,
+    /// else std::invalid_argument; PoolClosed after shutdown). Growing starts
+    /// threads before it returns. Shrinking retires the highest-numbered
+    /// workers at their next task boundary: a running task finishes, and
+    /// tasks waiting in a retiring worker's own queue go to the workers that
+    /// stay (under Sticky only the keys of the workers that left move). A
+    /// scaling pool goes on adjusting from `n` within [min_workers,
+    /// max_workers]. Throws std::system_error if a thread cannot be started
+    /// (the pool keeps those it started). Thread-safe.
+    void resize(std::size_t n) { core_->resize(n); }
 
 private:
     static std::shared_ptr<Core> make_core(std::unique_ptr<detail::HandlerSource<Task, Result>> source,

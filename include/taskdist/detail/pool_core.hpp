@@ -144,11 +144,11 @@ public:
 
     PoolCore(PoolOptions options, const Dist& dist, Invoker invoker)
         : options_(validate(std::move(options))),
-          slots_(std::make_unique<WorkerSlot[]>(options_.workers)),
-          queue_(dist, options_.workers),
+          slots_(std::make_unique<WorkerSlot[]>(cap_)),
+          queue_(dist, cap_),
           admission_(options_.queue_capacity),
           invoker_(std::move(invoker)),
-          live_(options_.workers) {}
+          live_(cap_) {}
 
     PoolCore(const PoolCore&) = delete;
     PoolCore& operator=(const PoolCore&) = delete;
@@ -166,6 +166,9 @@ public:
         for (auto& r : quarantined_) {
             if (r->thread.joinable()) r->thread.detach();
         }
+        for (auto& r : retired_) {
+            if (r->thread.joinable()) r->thread.detach();
+        }
     }
 
     /// Starts the workers; each holds a reference to the core.
@@ -176,11 +179,24 @@ public:
             shutdown();
             throw;
         }
+        if (scales()) schedule_scale_tick();
     }
 
-    std::size_t size() const noexcept { return options_.workers; }
+    /// Workers now (see resize()).
+    std::size_t size() const noexcept { return active_.load(std::memory_order_acquire); }
     const PoolOptions& options() const noexcept { return options_; }
-    WorkerSet workers() const noexcept { return WorkerSet(slots_.get(), options_.workers); }
+
+    /// `n` workers from now (see the scaling section).
+    void resize(std::size_t n) {
+        if (n == 0 || n > cap_) {
+            throw std::invalid_argument("taskdist: resize() needs 1 <= n <= PoolOptions::max_workers");
+        }
+        if (closed()) throw PoolClosed();
+        std::lock_guard scale(scale_mutex_);
+        set_active(n);
+    }
+
+    WorkerSet workers() const noexcept { return WorkerSet(slots_.get(), active_.load(std::memory_order_acquire)); }
 
     // ---- submission -----------------------------------------------------------
 
@@ -270,6 +286,7 @@ public:
             }
         }
         wake_for(where);
+        adopt_if_orphaned(where);
         if (st) {
             if (st->deadline_ns_) {
                 Event ev;
@@ -415,9 +432,10 @@ public:
     // ---- statistics ------------------------------------------------------
 
     PoolStats stats() const {
-        const std::size_t n = options_.workers;
+        // Every slot that ever had a worker: a slot scaled away keeps its figures.
+        const std::size_t n = high_water_.load(std::memory_order_acquire);
         PoolStats out;
-        out.workers = n;
+        out.workers = active_.load(std::memory_order_acquire);
         out.per_worker.resize(n);
         // Resolutions first, then starts, then submissions: see the class comment.
         std::uint64_t by_workers = 0;
@@ -489,6 +507,7 @@ public:
             ws.replaced_fault = s.replaced_fault.load(std::memory_order_relaxed);
             ws.factory_failures = s.factory_failures.load(std::memory_order_relaxed);
             ws.available = s.down.load(std::memory_order_relaxed) == 0;
+            ws.active = w < out.workers;
             s.wait_hist.accumulate(wait_b, wait_c, wait_s, wait_m);
             s.run_hist.accumulate(run_b, run_c, run_s, run_m);
             out.throughput += static_cast<double>(s.rate.last_second(now));
@@ -524,6 +543,8 @@ private:
         std::atomic<bool> timeout_fired{false};
         /// A task run inline by this thread threw WorkerFault.
         bool inline_fault = false;
+        /// The slot was scaled away and this thread left it (under runners_mutex_).
+        bool retired = false;
         /// The attempt's item: owned by the thread while it runs, by the
         /// supervisor once the thread is quarantined.
         std::optional<Item> current;
@@ -541,9 +562,13 @@ private:
     static inline thread_local Worker* tl_handler_ = nullptr;
 
     void spawn(std::size_t w) {
+        std::lock_guard lock(runners_mutex_);
+        spawn_locked(w);
+    }
+
+    void spawn_locked(std::size_t w) {
         auto r = std::make_shared<Runner>(w);
         auto self = this->shared_from_this();
-        std::lock_guard lock(runners_mutex_);
         r->thread = std::jthread([self, r]() mutable {
             // Drop the Runner before the core, so the core (which may be
             // destroyed on this thread) is the one that destroys Runners.
@@ -571,8 +596,14 @@ private:
             observe([&](PoolObserver& o) { o.on_worker_start(WorkerView(&slots_[w], w)); });
         }
         for (;;) {
-            if (!built && !(built = build_or_wait(r, handler))) break;  // false: the pool may exit
-            if (paused()) wait_unpaused();
+            if (w >= active_.load(std::memory_order_acquire)) [[unlikely]] {
+                if (retire(r)) break;
+            }
+            if (!built && !(built = build_or_wait(r, handler))) {
+                if (w >= active_.load(std::memory_order_acquire)) continue;  // scaled away while down
+                break;  // the pool may exit
+            }
+            if (paused()) wait_unpaused(w);
             std::optional<Item> item = queue_.try_pop(w);
             if (!item) item = spin_pop(w);
             if (!item) {
@@ -582,7 +613,7 @@ private:
             }
             // Paused since the check above: hold the task (still counted as
             // queued; its deadline and cancel still apply) until resume().
-            if (paused()) wait_unpaused();
+            if (paused()) wait_unpaused(w);
             if (draining_.load(std::memory_order_acquire)) {
                 discard(std::move(*item));
                 continue;
@@ -666,14 +697,15 @@ private:
         const std::int64_t until = now_ns() + restart_delay(failures).count();
         for (;;) {
             drain_down(w);
-            if (exit_ready()) return false;
+            if (exit_ready() || w >= active_.load(std::memory_order_acquire)) return false;
             if (now_ns() >= until) return true;
             down_sleep(w, until);
         }
     }
 
     bool pool_broken() const noexcept {
-        for (std::size_t i = 0; i < options_.workers; ++i) {
+        const std::size_t n = active_.load(std::memory_order_acquire);
+        for (std::size_t i = 0; i < n; ++i) {
             if (slots_[i].down.load(std::memory_order_acquire) == 0) return false;
             if (slots_[i].failures_in_row.load(std::memory_order_relaxed) < options_.broken_after) return false;
         }
@@ -707,7 +739,7 @@ private:
         s.sleeping.store(1, std::memory_order_seq_cst);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
         full_fence();
-        if (queue_.queued(w) == 0 && !exit_ready()) {
+        if (queue_.queued(w) == 0 && !exit_ready() && w < active_.load(std::memory_order_seq_cst)) {
             park_until(s.sleeping, 1, to_time_point(until));
         }
         cancel_sleep(s);
@@ -968,7 +1000,8 @@ private:
     }
 
     bool other_available(std::size_t w) const noexcept {
-        for (std::size_t i = 0; i < options_.workers; ++i) {
+        const std::size_t n = active_.load(std::memory_order_acquire);
+        for (std::size_t i = 0; i < n; ++i) {
             if (i != w && slots_[i].down.load(std::memory_order_relaxed) == 0) return true;
         }
         return false;
@@ -977,12 +1010,14 @@ private:
     /// Queues a task again (a retry, or a task re-dispatched away from a
     /// down worker) without counting it as a new submission. Never refused
     /// for a closed pool: the task was accepted before.
-    void repush(Item&& item) {
+    void repush(Item&& item, bool holding_runners_lock = false) {
         TaskInfo info = item.state ? item.state->info_ : TaskInfo{};
         item.submitted_ns = now_ns();
         try {
             const Placement where = queue_.push(std::move(item), info, workers());
             wake_for(where);
+            // Under runners_mutex_ the set of workers cannot change under us.
+            if (!holding_runners_lock) adopt_if_orphaned(where);
         } catch (...) {
             // The distributor did not keep it (requirement 4): resolve it.
             fail_unstarted(std::move(item), std::current_exception());
@@ -1253,7 +1288,7 @@ private:
     // if the Runner's phase still names that attempt, so an event that comes
     // late finds nothing to do.
 
-    enum class EventKind { run_timeout, queue_deadline, hang_check, repush };
+    enum class EventKind { run_timeout, queue_deadline, hang_check, repush, scale_tick };
 
     struct Event {
         std::int64_t at = 0;
@@ -1355,6 +1390,9 @@ private:
                 break;
             case EventKind::hang_check:
                 check_hung(ev.runner, ev.seq);
+                break;
+            case EventKind::scale_tick:
+                scale_tick();
                 break;
         }
     }
@@ -1473,6 +1511,9 @@ private:
                         break;
                     }
                 }
+                for (std::size_t i = 0; !r && i < retired_.size(); ++i) {
+                    if (retired_[i]->thread.joinable()) r = retired_[i];
+                }
             }
             if (!r) return;
             // Until it exits, or is quarantined (then live_ has its successor).
@@ -1543,11 +1584,15 @@ private:
             cancel_sleep(s);
             return item;
         }
-        if (exit_ready()) {
+        // Scaled away: pairs with set_active(), which stores active_ and then
+        // tries to wake us, as a producer does.
+        if (exit_ready() || w >= active_.load(std::memory_order_seq_cst)) {
             cancel_sleep(s);
             return std::nullopt;
         }
+        s.idle_since.store(now_ns(), std::memory_order_relaxed);
         while (s.sleeping.load(std::memory_order_acquire) == 1) park(s.sleeping, 1);
+        s.idle_since.store(0, std::memory_order_relaxed);
         return std::nullopt;
     }
 
@@ -1578,7 +1623,7 @@ private:
 
     void wake_any() noexcept {
         if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
-        const std::size_t n = options_.workers;
+        const std::size_t n = active_.load(std::memory_order_acquire);
         std::size_t start = wake_rotor_.fetch_add(1, std::memory_order_relaxed);
         for (std::size_t i = 0; i < n; ++i) {
             const std::size_t w = (start + i) % n;
@@ -1594,14 +1639,15 @@ private:
     }
 
     void wake_all() noexcept {
-        for (std::size_t w = 0; w < options_.workers; ++w) wake(w);
+        for (std::size_t w = 0; w < cap_; ++w) wake(w);
     }
 
     // ---- accounting --------------------------------------------------
 
     std::uint64_t resolved_total() const noexcept {
         std::uint64_t r = 0;
-        for (std::size_t w = 0; w < options_.workers; ++w) r += slots_[w].resolved();
+        const std::size_t hw = high_water_.load(std::memory_order_acquire);
+        for (std::size_t w = 0; w < hw; ++w) r += slots_[w].resolved();
         return r + timed_out_.load(std::memory_order_seq_cst) + cancelled_.load(std::memory_order_seq_cst) +
                failed_other_.load(std::memory_order_seq_cst) + completed_other_.load(std::memory_order_seq_cst) +
                rejected_.load(std::memory_order_seq_cst);
@@ -1614,10 +1660,12 @@ private:
         return r == submitted_.sum();
     }
 
-    void wait_unpaused() noexcept {
+    void wait_unpaused(std::size_t w) noexcept {
         // close() stores closed_ before it clears the flag, so a pause()
         // racing with it cannot leave us parked: we re-check closed_ here.
-        while (paused_.load(std::memory_order_seq_cst) != 0 && !closed_.load(std::memory_order_seq_cst)) {
+        // A slot scaled away is woken the same way, and leaves.
+        while (paused_.load(std::memory_order_seq_cst) != 0 && !closed_.load(std::memory_order_seq_cst) &&
+               w < active_.load(std::memory_order_seq_cst)) {
             park(paused_, 1);
         }
     }
@@ -1670,6 +1718,181 @@ private:
         }
     }
 
+    // ---- scaling ---------------------------------------------------------------
+    //
+    // Slots [0, active_) have workers. Growing gives the next slots threads;
+    // shrinking lowers active_ and wakes the slots above it, whose threads
+    // leave at their next task boundary. Producers pick among the first
+    // active_ slots (WorkerSet::size()), so a shrink moves no task by
+    // itself; what waits in a departing slot's own queue is handed to the
+    // remaining workers (repushed) by that slot's thread, once as its owner
+    // and once more, under runners_mutex_, after it has let go of the slot.
+    // A producer that raced the shrink and placed a task on a departed slot
+    // sees active_ below the slot after its push (the push, a fence, then
+    // the read, against the shrink's store before the thread's sweeps) and
+    // hands the task on itself, under runners_mutex_, if the slot has no
+    // owner any more. So a lane is popped by its worker while it has one,
+    // and otherwise only under runners_mutex_: one consumer at a time.
+
+    bool scales() const noexcept { return options_.min_workers < options_.max_workers; }
+
+    /// Under scale_mutex_. Throws if a thread cannot be started (the pool
+    /// then has the workers it could start).
+    void set_active(std::size_t n) {
+        std::unique_lock lock(runners_mutex_);
+        if (closed()) return;
+        const std::size_t now = active_.load(std::memory_order_acquire);
+        if (n > now) {
+            for (std::size_t k = now; k < n; ++k) {
+                active_.store(k + 1, std::memory_order_seq_cst);
+                if (high_water_.load(std::memory_order_relaxed) < k + 1) {
+                    high_water_.store(k + 1, std::memory_order_release);
+                }
+                std::shared_ptr<Runner>& cur = live_[k];
+                if (cur && !cur->retired) continue;  // its thread had not left yet: it stays
+                if (cur) retired_.push_back(std::move(cur));
+                try {
+                    spawn_locked(k);
+                } catch (...) {
+                    active_.store(k, std::memory_order_seq_cst);
+                    adopt_locked(k);
+                    throw;
+                }
+            }
+        } else if (n < now) {
+            active_.store(n, std::memory_order_seq_cst);
+            lock.unlock();
+            full_fence();
+            for (std::size_t k = n; k < now; ++k) wake(k);
+            unpark_all(paused_);
+        }
+    }
+
+    /// A slot's thread found its slot scaled away: hands the slot's queued
+    /// tasks on, and lets go of the slot unless it was brought back.
+    bool retire(Runner& r) {
+        const std::size_t w = r.slot;
+        sweep_lane(w, false);  // as the lane's owner
+        std::lock_guard lock(runners_mutex_);
+        if (w < active_.load(std::memory_order_acquire)) return false;
+        r.retired = true;
+        // Anything a producer placed here after the sweep above; from now on
+        // the lane has no owner.
+        sweep_lane(w, true);
+        return true;
+    }
+
+    void sweep_lane(std::size_t w, bool holding_runners_lock) noexcept {
+        // queued(w) counts tasks for w alone: a shared queue is left alone.
+        // Stops if the slot is brought back meanwhile (its tasks would come
+        // straight back), and takes at most what was there at the start.
+        for (std::size_t n = queue_.queued(w); n > 0 && w >= active_.load(std::memory_order_acquire); --n) {
+            std::optional<Item> item = queue_.try_pop(w);
+            if (!item) break;
+            if (draining_.load(std::memory_order_acquire)) {
+                discard(std::move(*item));
+            } else {
+                repush(std::move(*item), holding_runners_lock);
+            }
+        }
+    }
+
+    /// After a push to one worker's queue: if that worker was scaled away
+    /// meanwhile, make sure the task reaches one that stays.
+    void adopt_if_orphaned(Placement where) noexcept {
+        if (where.is_any() || where.worker < active_.load(std::memory_order_seq_cst)) return;
+        std::lock_guard lock(runners_mutex_);
+        adopt_locked(where.worker);
+    }
+
+    /// Under runners_mutex_: sweeps slot k's queue if the slot has no worker.
+    void adopt_locked(std::size_t k) noexcept {
+        if (k < active_.load(std::memory_order_acquire)) return;  // brought back: its worker has it
+        const std::shared_ptr<Runner>& owner = live_[k];
+        if (owner && !owner->retired) return;  // its thread sweeps when it leaves
+        sweep_lane(k, true);
+    }
+
+    void schedule_scale_tick() {
+        Event ev;
+        ev.at = now_ns() + options_.scale_up_after.count();
+        ev.kind = EventKind::scale_tick;
+        schedule(std::move(ev));
+    }
+
+    /// The supervisor's periodic check of a scaling pool. Grows when tasks
+    /// queued at the last check have not all started since (so one has
+    /// waited at least scale_up_after), by as many workers as such tasks;
+    /// else shrinks by one worker per worker idle for idle_timeout.
+    void scale_tick() noexcept {
+        if (closed()) return;
+        {
+            std::lock_guard scale(scale_mutex_);
+            const std::size_t n = active_.load(std::memory_order_acquire);
+            const std::size_t hw = high_water_.load(std::memory_order_acquire);
+            std::uint64_t departed = ran_inline_.load(std::memory_order_relaxed);
+            std::uint64_t running = 0;
+            const std::uint64_t resolved = resolved_total();
+            for (std::size_t w = 0; w < hw; ++w) {
+                const WorkerSlot& sl = slots_[w];
+                const std::uint64_t ended = sl.completed.load(std::memory_order_acquire) +
+                                            sl.failed.load(std::memory_order_acquire) +
+                                            sl.ended_other.load(std::memory_order_acquire);
+                const std::uint64_t started = sl.started.load(std::memory_order_acquire);
+                departed += started;
+                running += started > ended ? started - ended : 0;
+            }
+            const std::uint64_t submitted = submitted_.sum();
+            const std::uint64_t queued = submitted > resolved + running ? submitted - resolved - running : 0;
+            const std::uint64_t left = departed - last_departed_;
+            std::size_t want = n;
+            if (paused()) {
+                // Nothing starts while paused: waiting says nothing about capacity.
+            } else if (last_queued_ > left && n < cap_) {
+                want = static_cast<std::size_t>(std::min<std::uint64_t>(cap_, n + (last_queued_ - left)));
+            } else if (n > options_.min_workers) {
+                const std::int64_t now = now_ns();
+                std::size_t idle = 0;
+                for (std::size_t w = 0; w < n; ++w) {
+                    std::int64_t since = slots_[w].idle_since.load(std::memory_order_relaxed);
+                    // Restart its idle clock: one retirement per idle_timeout of idleness.
+                    if (since != 0 && now - since >= options_.idle_timeout.count() &&
+                        slots_[w].idle_since.compare_exchange_strong(since, now, std::memory_order_relaxed)) {
+                        ++idle;
+                    }
+                }
+                want = std::max(options_.min_workers, n - std::min(idle, n));
+            }
+            last_departed_ = departed;
+            last_queued_ = queued;
+            if (want != n) {
+                try {
+                    set_active(want);
+                } catch (...) {
+                    print_task_error("could not start a thread to scale the pool up", std::current_exception());
+                }
+            }
+            std::lock_guard lock(runners_mutex_);
+            const std::size_t active = active_.load(std::memory_order_acquire);
+            for (std::size_t k = active; k < hw; ++k) {
+                if (queue_.queued(k) > 0) adopt_locked(k);
+            }
+            // Threads of slots that left and were given new ones: they have
+            // exited (or are about to), so joining is quick. Under the lock,
+            // as join_workers() does, so that only one of us joins each.
+            std::erase_if(retired_, [](const std::shared_ptr<Runner>& r) {
+                if (r->life.load(std::memory_order_acquire) != 1) return false;
+                if (r->thread.joinable()) r->thread.join();
+                return true;
+            });
+        }
+        try {
+            schedule_scale_tick();
+        } catch (...) {
+            print_task_error("the pool stops scaling: could not schedule its next check", std::current_exception());
+        }
+    }
+
     // ---- observers -----------------------------------------------------------
 
     template <class Hook>
@@ -1710,6 +1933,16 @@ private:
 
     static PoolOptions validate(PoolOptions o) {
         if (o.workers == 0) throw std::invalid_argument("taskdist: PoolOptions::workers must be at least 1");
+        if (o.min_workers == 0) o.min_workers = o.workers;
+        if (o.max_workers == 0) o.max_workers = o.workers;
+        if (o.min_workers > o.workers || o.workers > o.max_workers) {
+            throw std::invalid_argument(
+                "taskdist: PoolOptions needs min_workers <= workers <= max_workers (0 for either means workers)");
+        }
+        if (o.min_workers < o.max_workers && (o.scale_up_after.count() <= 0 || o.idle_timeout.count() <= 0)) {
+            throw std::invalid_argument(
+                "taskdist: a scaling pool (min_workers < max_workers) needs positive scale_up_after and idle_timeout");
+        }
         if (o.max_attempts == 0) throw std::invalid_argument("taskdist: PoolOptions::max_attempts must be at least 1");
         if (o.default_timeout.count() < 0 || o.hang_grace.count() < 0 || o.quarantine_wait.count() < 0 ||
             o.retry_backoff.count() < 0 || o.restart_backoff.count() < 0 || o.restart_backoff_max.count() < 0) {
@@ -1727,6 +1960,8 @@ private:
     PoolOptions options_;
     /// options_.observer's target, or null: what the hot path tests.
     PoolObserver* const observer_ = options_.observer.get();
+    /// Worker slots: the most workers the pool can have (max_workers).
+    const std::size_t cap_ = options_.max_workers;
     std::unique_ptr<WorkerSlot[]> slots_;
     Queue queue_;
     Admission admission_;
@@ -1735,6 +1970,18 @@ private:
     std::mutex runners_mutex_;
     std::vector<std::shared_ptr<Runner>> live_;
     std::vector<std::shared_ptr<Runner>> quarantined_;
+    /// Threads of slots that were scaled away and then given a new thread
+    /// before the old one was joined.
+    std::vector<std::shared_ptr<Runner>> retired_;
+    /// Slots [0, active_) have workers; the rest were scaled away (or never
+    /// used). Changed under runners_mutex_.
+    std::atomic<std::size_t> active_{options_.workers};
+    /// Slots that ever had a worker: what stats and the balance sum over.
+    std::atomic<std::size_t> high_water_{options_.workers};
+    /// Serialises resize() and the scaler's own decisions.
+    std::mutex scale_mutex_;
+    std::uint64_t last_departed_ = 0;  // scaler state, under scale_mutex_
+    std::uint64_t last_queued_ = 0;
 
     std::atomic<bool> draining_{false};
     std::mutex drained_mutex_;

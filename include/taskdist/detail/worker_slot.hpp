@@ -34,6 +34,9 @@ struct alignas(cache_line) WorkerSlot {
     /// 1 while the worker sleeps (or is about to); whoever swaps it to 0 owns
     /// the duty to wake the worker. See PoolCore for the protocol.
     alignas(cache_line) std::atomic<std::uint32_t> sleeping{0};
+    /// When the worker last went to sleep with nothing to do; 0 while busy.
+    /// Written by the worker, read (and restarted) by the pool's scaler.
+    std::atomic<std::int64_t> idle_since{0};
 
     /// Read by producers (through WorkerView::available) on every push under
     /// per-worker policies; written only when the worker breaks or recovers.
