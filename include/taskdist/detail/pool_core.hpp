@@ -1222,6 +1222,8 @@ private:
         Worker* handler = tl_handler_;
         // A quarantined thread touches nothing of the pool's.
         if (!r || !handler || (r->phase.load(std::memory_order_acquire) & 3) == phase_quarantined) return;
+        // shutdown_now() cancels what is queued: the waiter sees TaskCancelled.
+        if (draining_.load(std::memory_order_acquire)) return;
         std::optional<Payload>& b = box_of(st);
         const std::uint32_t old = st.lock_unless_claimed();
         if (old & TaskStateBase::claimed) return;
