@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
     g++ clang cmake make pkg-config
     catch2 libfmt-dev libconcurrentqueue-dev libbenchmark-dev
+    libtbb-dev libboost-dev
     libclang-rt-14-dev
 )
 missing=()

@@ -1,0 +1,340 @@
+// taskdist's benchmark suite: the same workloads over every backend.
+//
+//   W1  N tasks returning x+1 through handles, then every result read
+//   W2  N fire-and-forget tasks (a relaxed atomic increment), then wait for idle
+//   W5  W2 from two producer threads at once
+//   W3  2,000 fib(24) tasks: parallel efficiency against a serial run
+//   W4  20,000 tasks, 99% spinning 20 us and 1% spinning 2 ms: makespan
+//       against the ideal, and p50/p99 submit-to-finish latency
+//   plus the cost of a stats() snapshot and an idle pool's CPU use.
+//
+// Each runs at 1, 2 and 4 workers. TASKDIST_BENCH_SCALE (default 1) scales
+// the task counts: CI runs a smoke pass with a small scale so the suite
+// cannot rot. scripts/bench.sh runs it all and writes docs/performance.md.
+#include "backends.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double scale() {
+    static const double s = [] {
+        const char* e = std::getenv("TASKDIST_BENCH_SCALE");
+        const double v = e ? std::atof(e) : 1.0;
+        return v > 0 ? v : 1.0;
+    }();
+    return s;
+}
+
+std::size_t scaled(std::size_t n) { return std::max<std::size_t>(10, static_cast<std::size_t>(static_cast<double>(n) * scale())); }
+
+std::size_t cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+void spin_for(std::chrono::nanoseconds d) {
+    const auto until = Clock::now() + d;
+    while (Clock::now() < until) {
+    }
+}
+
+long fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+
+/// Wall time of the measured loop, for a per-task figure in nanoseconds.
+class LoopTimer {
+public:
+    double seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+private:
+    Clock::time_point start_ = Clock::now();
+};
+
+void per_task(benchmark::State& state, std::size_t tasks, const LoopTimer& timer) {
+    const double total = static_cast<double>(tasks) * static_cast<double>(state.iterations());
+    state.SetItemsProcessed(static_cast<std::int64_t>(total));
+    state.counters["ns_per_task"] = timer.seconds() * 1e9 / total;
+}
+
+// ---- W1: values through handles ------------------------------------------------
+
+template <class B>
+void W1(benchmark::State& state) {
+    const std::size_t n = scaled(1'000'000);
+    B pool(static_cast<std::size_t>(state.range(0)));
+    const LoopTimer timer;
+    for (auto _ : state) {
+        using H = decltype(pool.submit([] { return 0L; }));
+        std::vector<H> handles;
+        handles.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) handles.push_back(pool.submit([i] { return static_cast<long>(i) + 1; }));
+        long sum = 0;
+        for (auto& h : handles) sum += bench::take(h);
+        benchmark::DoNotOptimize(sum);
+    }
+    per_task(state, n, timer);
+}
+
+/// taskdist's handler pool: the task is a plain int, no callable at all.
+template <class Dist>
+void W1_handler(benchmark::State& state) {
+    const std::size_t n = scaled(1'000'000);
+    taskdist::WorkerPool<long, long, Dist> pool([](long x) { return x + 1; },
+                                                {.workers = static_cast<std::size_t>(state.range(0))});
+    const LoopTimer timer;
+    for (auto _ : state) {
+        std::vector<taskdist::TaskHandle<long>> handles;
+        handles.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) handles.push_back(pool.submit(static_cast<long>(i)));
+        long sum = 0;
+        for (auto& h : handles) sum += h.get();
+        benchmark::DoNotOptimize(sum);
+    }
+    per_task(state, n, timer);
+}
+
+#ifdef TASKDIST_BENCH_TBB
+/// task_group has no handles: each task writes its slot; read after wait().
+void W1_tbb_task_group(benchmark::State& state) {
+    const std::size_t n = scaled(1'000'000);
+    bench::TbbTaskGroup pool(static_cast<std::size_t>(state.range(0)));
+    const LoopTimer timer;
+    for (auto _ : state) {
+        std::vector<long> results(n);
+        pool.arena.execute([&] {
+            for (std::size_t i = 0; i < n; ++i) pool.group.run([&results, i] { results[i] = static_cast<long>(i) + 1; });
+            pool.group.wait();
+        });
+        long sum = 0;
+        for (long v : results) sum += v;
+        benchmark::DoNotOptimize(sum);
+    }
+    per_task(state, n, timer);
+}
+#endif
+
+// ---- W2 / W5: fire and forget ----------------------------------------------------
+
+template <class B>
+void fire_and_forget(benchmark::State& state, int producers) {
+    const std::size_t n = scaled(1'000'000);
+    B pool(static_cast<std::size_t>(state.range(0)));
+    std::atomic<std::uint64_t> count{0};
+    const LoopTimer timer;
+    for (auto _ : state) {
+        const std::size_t per = n / static_cast<std::size_t>(producers);
+        if (producers == 1) {
+            for (std::size_t i = 0; i < per; ++i) pool.post([&count] { count.fetch_add(1, std::memory_order_relaxed); });
+        } else {
+            std::vector<std::thread> threads;
+            for (int p = 0; p < producers; ++p) {
+                threads.emplace_back([&] {
+                    for (std::size_t i = 0; i < per; ++i) {
+                        pool.post([&count] { count.fetch_add(1, std::memory_order_relaxed); });
+                    }
+                });
+            }
+            for (auto& t : threads) t.join();
+        }
+        pool.wait_idle();
+    }
+    benchmark::DoNotOptimize(count.load());
+    per_task(state, n / static_cast<std::size_t>(producers) * static_cast<std::size_t>(producers), timer);
+}
+
+template <class B>
+void W2(benchmark::State& state) {
+    fire_and_forget<B>(state, 1);
+}
+template <class B>
+void W5(benchmark::State& state) {
+    fire_and_forget<B>(state, 2);
+}
+
+/// taskdist's handler pool, fire and forget: post(int), handler counts.
+template <class Dist>
+void W2_handler(benchmark::State& state) {
+    const std::size_t n = scaled(1'000'000);
+    std::atomic<std::uint64_t> count{0};
+    taskdist::WorkerPool<int, void, Dist> pool([&count](int) { count.fetch_add(1, std::memory_order_relaxed); },
+                                               {.workers = static_cast<std::size_t>(state.range(0))});
+    const LoopTimer timer;
+    for (auto _ : state) {
+        for (std::size_t i = 0; i < n; ++i) pool.post(static_cast<int>(i));
+        pool.wait_idle();
+    }
+    per_task(state, n, timer);
+}
+
+// ---- W3: parallel efficiency ----------------------------------------------------------
+
+double serial_fib_seconds(std::size_t tasks) {
+    static std::once_flag once;
+    static double seconds = 0;
+    std::call_once(once, [&] {
+        const auto t0 = Clock::now();
+        long sum = 0;
+        for (std::size_t i = 0; i < tasks; ++i) sum += fib(24);
+        benchmark::DoNotOptimize(sum);
+        seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    });
+    return seconds;
+}
+
+template <class B>
+void W3(benchmark::State& state) {
+    const std::size_t n = scaled(2'000);
+    const auto workers = static_cast<std::size_t>(state.range(0));
+    const double serial = serial_fib_seconds(n);
+    B pool(workers);
+    std::atomic<long> sum{0};
+    double total = 0;
+    const LoopTimer timer;
+    for (auto _ : state) {
+        const auto t0 = Clock::now();
+        for (std::size_t i = 0; i < n; ++i) pool.post([&sum] { sum.fetch_add(fib(24), std::memory_order_relaxed); });
+        pool.wait_idle();
+        total += std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    const double per_run = total / static_cast<double>(state.iterations());
+    state.counters["efficiency"] = serial / (per_run * static_cast<double>(std::min(workers, cores())));
+    per_task(state, n, timer);
+}
+
+// ---- W4: mixed durations ---------------------------------------------------------------
+
+template <class B>
+void W4(benchmark::State& state) {
+    const std::size_t n = scaled(20'000);
+    const auto workers = static_cast<std::size_t>(state.range(0));
+    B pool(workers);
+    std::vector<std::int64_t> latency(n);
+    double makespan_sum = 0, ideal = 0;
+    const LoopTimer timer;
+    for (auto _ : state) {
+        ideal = 0;
+        const auto t0 = Clock::now();
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto work = (i % 100 == 99) ? std::chrono::microseconds(2000) : std::chrono::microseconds(20);
+            ideal += std::chrono::duration<double>(work).count();
+            const auto submitted = Clock::now();
+            pool.post([&latency, i, work, submitted] {
+                spin_for(work);
+                latency[i] = (Clock::now() - submitted).count();
+            });
+        }
+        pool.wait_idle();
+        makespan_sum += std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    const double makespan = makespan_sum / static_cast<double>(state.iterations());
+    ideal /= static_cast<double>(std::min(workers, cores()));
+    std::sort(latency.begin(), latency.end());
+    state.counters["makespan_over_ideal"] = makespan / ideal;
+    state.counters["p50_us"] = static_cast<double>(latency[n / 2]) / 1e3;
+    state.counters["p99_us"] = static_cast<double>(latency[n * 99 / 100]) / 1e3;
+    per_task(state, n, timer);
+}
+
+// ---- taskdist only: stats snapshot and idle CPU ------------------------------------
+
+void stats_snapshot(benchmark::State& state) {
+    taskdist::WorkerPool<int, int> pool([](int x) { return x; }, {.workers = static_cast<std::size_t>(state.range(0))});
+    for (int i = 0; i < 1000; ++i) pool.post(i);
+    pool.wait_idle();
+    for (auto _ : state) benchmark::DoNotOptimize(pool.stats());
+}
+
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+void idle_cpu(benchmark::State& state) {
+    const double wall = std::min(1.0, std::max(0.05, scale()));
+    taskdist::WorkerPool<int, int> pool([](int x) { return x; }, {.workers = static_cast<std::size_t>(state.range(0))});
+    pool.submit(1).get();  // the workers are up and have gone to sleep
+    double share = 0;
+    for (auto _ : state) {
+        const double c0 = process_cpu_seconds();
+        std::this_thread::sleep_for(std::chrono::duration<double>(wall));  // measuring idleness: nothing to wait for
+        share = (process_cpu_seconds() - c0) / wall;
+    }
+    state.counters["cpu_share_of_one_core"] = share;
+}
+
+void workers_args(benchmark::internal::Benchmark* b) {
+    b->Arg(1)->Arg(2)->Arg(4)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+} // namespace
+
+// Names: <workload>/<backend>/<workers>.
+BENCHMARK(W1_handler<taskdist::SharedQueue>)->Name("W1/taskdist_handler_shared")->Apply(workers_args);
+BENCHMARK(W1_handler<taskdist::RoundRobin>)->Name("W1/taskdist_handler_roundrobin")->Apply(workers_args);
+BENCHMARK(W1<bench::TaskdistCallables<taskdist::SharedQueue>>)->Name("W1/taskdist_callables_shared")->Apply(workers_args);
+BENCHMARK(W1<bench::MutexPool>)->Name("W1/mutex_pool")->Apply(workers_args);
+#ifdef TASKDIST_BENCH_TBB
+BENCHMARK(W1_tbb_task_group)->Name("W1/tbb_task_group")->Apply(workers_args);
+#endif
+#ifdef TASKDIST_BENCH_ASIO
+BENCHMARK(W1<bench::AsioPool>)->Name("W1/asio_thread_pool")->Apply(workers_args);
+#endif
+
+BENCHMARK(W2_handler<taskdist::SharedQueue>)->Name("W2/taskdist_handler_shared")->Apply(workers_args);
+BENCHMARK(W2<bench::TaskdistCallables<taskdist::SharedQueue>>)->Name("W2/taskdist_callables_shared")->Apply(workers_args);
+BENCHMARK(W2<bench::TaskdistCallables<taskdist::RoundRobin>>)->Name("W2/taskdist_callables_roundrobin")->Apply(workers_args);
+BENCHMARK(W2<bench::TaskdistCallables<taskdist::LeastBusy>>)->Name("W2/taskdist_callables_leastbusy")->Apply(workers_args);
+BENCHMARK(W2<bench::TaskdistCallables<taskdist::Priority>>)->Name("W2/taskdist_callables_priority")->Apply(workers_args);
+BENCHMARK(W2<bench::TaskdistCallables<taskdist::Sticky>>)->Name("W2/taskdist_callables_sticky")->Apply(workers_args);
+BENCHMARK(W2<bench::MutexPool>)->Name("W2/mutex_pool")->Apply(workers_args);
+#ifdef TASKDIST_BENCH_TBB
+BENCHMARK(W2<bench::TbbTaskGroup>)->Name("W2/tbb_task_group")->Apply(workers_args);
+BENCHMARK(W2<bench::TbbArena>)->Name("W2/tbb_arena")->Apply(workers_args);
+#endif
+#ifdef TASKDIST_BENCH_ASIO
+BENCHMARK(W2<bench::AsioPool>)->Name("W2/asio_thread_pool")->Apply(workers_args);
+#endif
+
+BENCHMARK(W5<bench::TaskdistCallables<taskdist::SharedQueue>>)->Name("W5/taskdist_callables_shared")->Apply(workers_args);
+BENCHMARK(W5<bench::MutexPool>)->Name("W5/mutex_pool")->Apply(workers_args);
+#ifdef TASKDIST_BENCH_TBB
+BENCHMARK(W5<bench::TbbArena>)->Name("W5/tbb_arena")->Apply(workers_args);
+#endif
+#ifdef TASKDIST_BENCH_ASIO
+BENCHMARK(W5<bench::AsioPool>)->Name("W5/asio_thread_pool")->Apply(workers_args);
+#endif
+
+BENCHMARK(W3<bench::TaskdistCallables<taskdist::SharedQueue>>)->Name("W3/taskdist_callables_shared")->Apply(workers_args);
+BENCHMARK(W3<bench::MutexPool>)->Name("W3/mutex_pool")->Apply(workers_args);
+#ifdef TASKDIST_BENCH_TBB
+BENCHMARK(W3<bench::TbbArena>)->Name("W3/tbb_arena")->Apply(workers_args);
+#endif
+#ifdef TASKDIST_BENCH_ASIO
+BENCHMARK(W3<bench::AsioPool>)->Name("W3/asio_thread_pool")->Apply(workers_args);
+#endif
+
+BENCHMARK(W4<bench::TaskdistCallables<taskdist::SharedQueue>>)->Name("W4/taskdist_callables_shared")->Apply(workers_args);
+BENCHMARK(W4<bench::TaskdistCallables<taskdist::LeastBusy>>)->Name("W4/taskdist_callables_leastbusy")->Apply(workers_args);
+BENCHMARK(W4<bench::MutexPool>)->Name("W4/mutex_pool")->Apply(workers_args);
+#ifdef TASKDIST_BENCH_TBB
+BENCHMARK(W4<bench::TbbArena>)->Name("W4/tbb_arena")->Apply(workers_args);
+#endif
+#ifdef TASKDIST_BENCH_ASIO
+BENCHMARK(W4<bench::AsioPool>)->Name("W4/asio_thread_pool")->Apply(workers_args);
+#endif
+
+BENCHMARK(stats_snapshot)->Name("stats_snapshot/taskdist")->Arg(2)->Arg(4)->Unit(benchmark::kMicrosecond);
+BENCHMARK(idle_cpu)->Name("idle_cpu/taskdist")->Arg(2)->Arg(4)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();

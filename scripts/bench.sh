@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the benchmarks (Release), runs every workload REPS times (default 5)
+# and writes docs/performance.md (tables of medians with min-max, the
+# machine, the commit) and docs/performance.svg (a chart, with gnuplot).
+#   bash scripts/bench.sh [REPS] [extra Google Benchmark flags, e.g. --benchmark_filter=W2]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+reps=${1:-5}
+shift || true
+if ! command -v gnuplot >/dev/null || ! command -v python3 >/dev/null; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get install -y -qq --no-install-recommends gnuplot-nox python3 >/dev/null
+fi
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTASKDIST_BUILD_EXAMPLES=OFF -DTASKDIST_BUILD_TESTS=OFF >/dev/null
+cmake --build build/bench --target taskdist_bench -j"$(nproc)"
+mkdir -p build/bench/out
+build/bench/bench/taskdist_bench --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=false \
+    --benchmark_out=build/bench/out/results.json --benchmark_out_format=json "$@"
+python3 scripts/bench_report.py build/bench/out/results.json docs/performance.md docs/performance.svg
+echo "wrote docs/performance.md and docs/performance.svg"
