@@ -18,6 +18,7 @@
 #include <vector>
 
 #ifdef TASKDIST_BENCH_TBB
+#include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 #include <tbb/task_group.h>
 #endif
@@ -123,7 +124,9 @@ auto take(H& h) {
 /// per-task handle: a task writes its result into a slot the caller reads
 /// after wait(), which is how task_group code returns values.
 struct TbbTaskGroup {
-    explicit TbbTaskGroup(std::size_t workers) : arena(static_cast<int>(workers)) {}
+    // TBB's market holds cores - 1 threads by default: allow as many as asked.
+    explicit TbbTaskGroup(std::size_t workers)
+        : limit(tbb::global_control::max_allowed_parallelism, workers + 1), arena(static_cast<int>(workers)) {}
     template <class F>
     void post(F&& f) {
         arena.execute([&] { group.run(std::forward<F>(f)); });
@@ -131,13 +134,17 @@ struct TbbTaskGroup {
     void wait_idle() {
         arena.execute([&] { group.wait(); });
     }
+    tbb::global_control limit;
     tbb::task_arena arena;
     tbb::task_group group;
 };
 
 /// oneTBB task_arena::enqueue (fire and forget); idleness is a counter.
 struct TbbArena {
-    explicit TbbArena(std::size_t workers) : arena(static_cast<int>(workers), 0) {}
+    // No slot for the caller (it only enqueues), so `workers` TBB threads,
+    // which the market must be allowed to have.
+    explicit TbbArena(std::size_t workers)
+        : limit(tbb::global_control::max_allowed_parallelism, workers + 1), arena(static_cast<int>(workers), 0) {}
     template <class F>
     void post(F&& f) {
         pending.fetch_add(1, std::memory_order_relaxed);
@@ -151,6 +158,7 @@ struct TbbArena {
     void wait_idle() {
         while (pending.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     }
+    tbb::global_control limit;
     tbb::task_arena arena;
     std::atomic<long> pending{0};
 };

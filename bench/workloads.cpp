@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <ctime>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -178,37 +177,34 @@ void W2_handler(benchmark::State& state) {
 
 // ---- W3: parallel efficiency ----------------------------------------------------------
 
+/// The same work on this thread, measured next to each parallel run so that
+/// both see the same machine (a noisy VM drifts between runs).
 double serial_fib_seconds(std::size_t tasks) {
-    static std::once_flag once;
-    static double seconds = 0;
-    std::call_once(once, [&] {
-        const auto t0 = Clock::now();
-        long sum = 0;
-        for (std::size_t i = 0; i < tasks; ++i) sum += fib(24);
-        benchmark::DoNotOptimize(sum);
-        seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    });
-    return seconds;
+    const auto t0 = Clock::now();
+    long sum = 0;
+    for (std::size_t i = 0; i < tasks; ++i) sum += fib(24);
+    benchmark::DoNotOptimize(sum);
+    return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 template <class B>
 void W3(benchmark::State& state) {
     const std::size_t n = scaled(2'000);
     const auto workers = static_cast<std::size_t>(state.range(0));
-    const double serial = serial_fib_seconds(n);
     B pool(workers);
     std::atomic<long> sum{0};
-    double total = 0;
-    const LoopTimer timer;
+    double total = 0, serial = 0;
     for (auto _ : state) {
+        state.PauseTiming();
+        serial += serial_fib_seconds(n);
+        state.ResumeTiming();
         const auto t0 = Clock::now();
         for (std::size_t i = 0; i < n; ++i) pool.post([&sum] { sum.fetch_add(fib(24), std::memory_order_relaxed); });
         pool.wait_idle();
         total += std::chrono::duration<double>(Clock::now() - t0).count();
     }
-    const double per_run = total / static_cast<double>(state.iterations());
-    state.counters["efficiency"] = serial / (per_run * static_cast<double>(std::min(workers, cores())));
-    per_task(state, n, timer);
+    state.counters["efficiency"] = serial / (total * static_cast<double>(std::min(workers, cores())));
+    state.SetItemsProcessed(static_cast<std::int64_t>(n) * state.iterations());
 }
 
 // ---- W4: mixed durations ---------------------------------------------------------------

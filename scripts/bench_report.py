@@ -64,7 +64,7 @@ def main():
     lines.append("")
     lines.append(f"- commit `{commit()}`, {ctx.get('date', '')}")
     lines.append(f"- machine: {ctx.get('num_cpus')} CPUs at {ctx.get('mhz_per_cpu')} MHz, "
-                 f"load average {ctx.get('load_avg')}, library build {ctx.get('library_build_type')}")
+                 f"load average {ctx.get('load_avg')}; taskdist built Release (-O3), Google Benchmark {ctx.get('library_build_type')} build")
     lines.append(f"- values: median over the repetitions, (min-max); workers 1, 2 and 4")
     lines.append("")
     titles = {
@@ -72,7 +72,7 @@ def main():
         "W2": "W2: fire-and-forget tasks from one thread (ns per task)",
         "W5": "W5: fire-and-forget tasks from two threads (ns per task)",
         "W3": "W3: 2,000 fib(24) tasks (parallel efficiency)",
-        "W4": "W4: 99% 20 us / 1% 2 ms tasks (makespan over ideal; p50 / p99 latency us)",
+        "W4": "W4: 99% 20 us / 1% 2 ms tasks (makespan over ideal; p50 / p99 submit-to-finish us, all submitted at once)",
     }
     for w in ["W1", "W2", "W5", "W3", "W4"]:
         if w not in workloads:
