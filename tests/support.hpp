@@ -7,6 +7,7 @@
 
 #include "catch.hpp"
 
+#include <taskdist/stats.hpp>
 #include <taskdist/task_handle.hpp>
 
 #include <chrono>
@@ -104,6 +105,15 @@ std::string outcome_of(taskdist::TaskHandle<R>& h) {
     } catch (...) {
         return "other";
     }
+}
+
+// The snapshot identity: every accepted task is counted exactly once, by its
+// outcome or as queued or running.
+inline void check_balanced(const taskdist::PoolStats& s) {
+    INFO("submitted " << s.submitted << " completed " << s.completed << " failed " << s.failed << " timed_out "
+                      << s.timed_out << " cancelled " << s.cancelled << " rejected " << s.rejected << " queued "
+                      << s.queued << " running " << s.running);
+    CHECK(s.submitted == s.completed + s.failed + s.timed_out + s.cancelled + s.rejected + s.queued + s.running);
 }
 
 // A cooperative handler's wait: until `token` is stop-requested (true) or

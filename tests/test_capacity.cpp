@@ -42,13 +42,6 @@ struct Held {
     }
 };
 
-void check_balanced(const taskdist::PoolStats& s) {
-    INFO("submitted " << s.submitted << " completed " << s.completed << " failed " << s.failed << " timed_out "
-                      << s.timed_out << " cancelled " << s.cancelled << " rejected " << s.rejected << " queued "
-                      << s.queued << " running " << s.running);
-    CHECK(s.submitted == s.completed + s.failed + s.timed_out + s.cancelled + s.rejected + s.queued + s.running);
-}
-
 // Polls a condition the pool exposes no event for (how many producers are
 // blocked); bounded by patience.
 template <class Pred>

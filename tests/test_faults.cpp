@@ -88,7 +88,7 @@ std::uint64_t sum_replaced_hung(const taskdist::PoolStats& s) {
     return n;
 }
 
-void check_balanced(const taskdist::PoolStats& s) {
+void check_all_resolved(const taskdist::PoolStats& s) {
     INFO("submitted " << s.submitted << " completed " << s.completed << " failed " << s.failed << " timed_out "
                       << s.timed_out << " cancelled " << s.cancelled << " queued " << s.queued << " running "
                       << s.running);
@@ -270,7 +270,7 @@ TEST_CASE("a task whose deadline passes while it is queued is never started and 
     CHECK(started.load() == 0);
     const auto s = pool.stats();
     CHECK(s.timed_out == 1);
-    check_balanced(s);
+    check_all_resolved(s);
 }
 
 TEST_CASE("a deadline also bounds run time") {
@@ -317,7 +317,7 @@ TEST_CASE("cancel() while queued: the task never starts and resolves TaskCancell
     CHECK(ran.load() == 0);
     const auto s = pool.stats();
     CHECK(s.cancelled == 1);
-    check_balanced(s);
+    check_all_resolved(s);
 }
 
 TEST_CASE("cancel() while running: the handle resolves at once and the stop token is requested") {
@@ -344,7 +344,7 @@ TEST_CASE("cancel() while running: the handle resolves at once and the stop toke
     const auto s = pool.stats();
     CHECK(s.cancelled == 1);
     CHECK(s.completed == 0);
-    check_balanced(s);
+    check_all_resolved(s);
 }
 
 TEST_CASE("cancel() after completion is a no-op that says so, and get() still returns the value") {
@@ -388,7 +388,7 @@ TEST_CASE("a caller's stop token cancels a queued task, and one already stopped 
     pool.wait_idle();
     const auto s = pool.stats();
     CHECK(s.cancelled == 2);
-    check_balanced(s);
+    check_all_resolved(s);
 }
 
 // ---- per-worker state, broken workers, retries -------------------------------
@@ -462,7 +462,7 @@ TEST_CASE("a factory that always fails: queued tasks resolve with PoolBroken ins
     const auto s = pool.stats();
     CHECK(s.failed == 5);
     CHECK_FALSE(s.per_worker[0].available);
-    check_balanced(s);
+    check_all_resolved(s);
 }
 
 TEST_CASE("a handler that throws WorkerFault on its first attempt only: the retry succeeds on another worker") {
@@ -581,7 +581,7 @@ TEST_CASE("a post() that times out reaches on_error as TaskTimeout and is counte
     pool.wait_idle();
     const auto s = pool.stats();
     CHECK(s.timed_out == 1);
-    check_balanced(s);
+    check_all_resolved(s);
 }
 
 TEST_CASE("bad fault-tolerance settings are rejected with std::invalid_argument") {
@@ -728,6 +728,6 @@ TEST_CASE("exactly once under random faults: 4 producers, a mix of values, throw
     CHECK(wrong == 0);
     CHECK(ran_twice == 0);  // max_attempts 1: no task runs twice
     const auto s = pool.stats();
-    check_balanced(s);
+    check_all_resolved(s);
     CHECK(s.submitted == total);
 }

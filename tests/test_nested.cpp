@@ -29,13 +29,6 @@ constexpr long fib_plain(int n) { return n < 2 ? n : fib_plain(n - 1) + fib_plai
 // Tasks fib(n) submits: 2 * fib(n + 1) - 1 in all, the first included.
 constexpr std::uint64_t fib_tasks(int n) { return static_cast<std::uint64_t>(2 * fib_plain(n + 1) - 1); }
 
-void check_balanced(const taskdist::PoolStats& s) {
-    INFO("submitted " << s.submitted << " completed " << s.completed << " failed " << s.failed << " timed_out "
-                      << s.timed_out << " cancelled " << s.cancelled << " rejected " << s.rejected << " queued "
-                      << s.queued << " running " << s.running);
-    CHECK(s.submitted == s.completed + s.failed + s.timed_out + s.cancelled + s.rejected + s.queued + s.running);
-}
-
 // Recursive fibonacci where every call is a task of the same pool and waits
 // for its two children.
 template <class Dist>

@@ -24,13 +24,6 @@ namespace {
 using namespace test_support;
 using namespace std::chrono_literals;
 
-void check_balanced(const taskdist::PoolStats& s) {
-    INFO("submitted " << s.submitted << " completed " << s.completed << " failed " << s.failed << " timed_out "
-                      << s.timed_out << " cancelled " << s.cancelled << " rejected " << s.rejected << " queued "
-                      << s.queued << " running " << s.running);
-    CHECK(s.submitted == s.completed + s.failed + s.timed_out + s.cancelled + s.rejected + s.queued + s.running);
-}
-
 // Counts worker threads starting and stopping, and lets a test wait for a
 // given number of either.
 class WorkerEvents final : public taskdist::PoolObserver {
