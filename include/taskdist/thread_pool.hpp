@@ -139,8 +139,6 @@ private:
         static_assert(!std::is_reference_v<R>,
                       "taskdist::ThreadPool::submit: the callable returns a reference, which would dangle once "
                       "the task ends; return a value, a pointer or a std::reference_wrapper instead");
-        detail::TaskState<R>* state = nullptr;
-        std::optional<TaskHandle<R>> handle;
         detail::Thunk thunk([fn = Fn(std::forward<F>(f))](TaskContext& ctx, detail::TaskStateBase* base) mutable {
             auto* s = static_cast<detail::TaskState<R>*>(base);
             if constexpr (std::is_void_v<R>) {
@@ -153,9 +151,10 @@ private:
         });
         // From one of our own workers the callable goes in the state, where a
         // nested wait can reach it (see WorkerPool::submit()).
-        state = core_->on_own_worker() ? new detail::BoxedState<detail::Thunk, R>(std::move(thunk))
-                                       : new detail::TaskState<R>();
-        handle.emplace(detail::make_handle(state));
+        detail::TaskState<R>* state = core_->on_own_worker()
+                                          ? new detail::BoxedState<detail::Thunk, R>(std::move(thunk))
+                                          : new detail::TaskState<R>();
+        std::optional<TaskHandle<R>> handle(detail::make_handle(state));
         if (core_->push(Item{std::move(thunk), detail::StateRef<detail::TaskStateBase>(state), detail::now_ns()},
                         options, throw_if_full) == Core::Pushed::refused) {
             handle.reset();

@@ -85,8 +85,10 @@ public:
 
     // ---- queue order, for drop_oldest ------------------------------------
 
-    /// Records an accepted task at the back of the queue order.
-    void track(TaskStateBase* st) {
+    /// Records an accepted task at the back of the queue order. Out of
+    /// memory, the task goes unrecorded: it cannot be dropped for a newer
+    /// one, and still runs.
+    void track(TaskStateBase* st) noexcept {
         std::lock_guard lock(order_mutex_);
         // Entries of tasks that started or resolved are dropped lazily;
         // compact once they could outnumber the live ones.
@@ -95,7 +97,10 @@ public:
                 return (h->load_word() & (TaskStateBase::claimed | TaskStateBase::started)) != 0;
             });
         }
-        order_.emplace_back(st);
+        try {
+            order_.emplace_back(st);
+        } catch (...) {
+        }
     }
 
     /// Claims the longest-queued task that has neither started nor

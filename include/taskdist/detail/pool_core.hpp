@@ -275,16 +275,9 @@ public:
             left_queue();
             throw;
         }
-        if (drops_oldest()) {
-            // Recorded once queued, so that a push that failed leaves no
-            // record behind; until then a worker may start it, which the
-            // record skips anyway.
-            try {
-                admission_.track(st);
-            } catch (...) {
-                // Out of memory: this task cannot be dropped for a newer one; it still runs.
-            }
-        }
+        // Recorded once queued, so that a push that failed leaves no record
+        // behind; until then a worker may start it, which the record skips.
+        if (drops_oldest()) admission_.track(st);
         wake_for(where);
         adopt_if_orphaned(where);
         if (st) {
@@ -815,12 +808,9 @@ private:
             std::lock_guard lock(r.stop_mutex);  // shutdown_now() may be requesting a stop on it
             r.stop = std::stop_source();
         }
+        // The common case moves the entry once; only a boxed one is rebuilt.
         if (st && st->box_) {
-            // Submitted from a worker of ours: the payload waits in its state
-            // (see run_inline()); the queue entry holds an empty shell.
-            std::optional<Payload>& b = box_of(*st);
-            r.current.emplace(Item{std::move(*b), std::move(popped.state), popped.submitted_ns});
-            b.reset();
+            r.current.emplace(unboxed(std::move(popped)));
         } else {
             r.current.emplace(std::move(popped));
         }
@@ -978,13 +968,7 @@ private:
         // waiting for one: it was accepted long ago.
         if (admission_.bounded()) {
             admission_.force_take();
-            if (drops_oldest()) {
-                try {
-                    admission_.track(item.state.get());
-                } catch (...) {
-                    // Not droppable, then; it still runs.
-                }
-            }
+            if (drops_oldest()) admission_.track(item.state.get());
         }
         auto delay = options_.retry_backoff;
         for (unsigned i = 1; i < failed_attempt && delay.count() > 0 && delay < std::chrono::hours(1); ++i) delay *= 2;
@@ -1162,19 +1146,24 @@ private:
         }
         std::stop_source stop;
         TaskContext ctx(TaskContext::on_caller, 1, &stop);
+        // Inside the try, so that even a payload whose move throws leaves
+        // the task resolved (with that exception) rather than counted and lost.
+        std::optional<Item> task;
         std::exception_ptr error;
         try {
+            task.emplace(unboxed(std::move(item)));
             Worker handler = invoker_.make_worker(TaskContext::on_caller);
-            if (st && st->box_) {
-                Item unboxed{std::move(*box_of(*st)), std::move(item.state), item.submitted_ns};
-                invoker_(handler, unboxed, ctx, false);
-                item.state = std::move(unboxed.state);
-            } else {
-                invoker_(handler, item, ctx, false);
-            }
+            invoker_(handler, *task, ctx, false);
         } catch (...) {
             error = std::current_exception();
         }
+        settle_claimed(task ? *task : item, std::move(error));
+    }
+
+    /// For a task this thread claimed and then ran itself (caller_runs, or a
+    /// nested wait): count and publish its outcome, as a worker would.
+    void settle_claimed(Item& item, std::exception_ptr error) noexcept {
+        TaskStateBase* st = item.state.get();
         if (error && st) st->store_error(error);
         if (error && (!st || st->is_detached())) report_error(error);
         (error ? failed_other_ : completed_other_).fetch_add(1, std::memory_order_seq_cst);
@@ -1254,22 +1243,34 @@ private:
         }
         // The worker's state is broken: rebuild it once the waiting attempt ends.
         if (error && holds<WorkerFault>(error)) r->inline_fault = true;
-        if (error) st.store_error(error);
         if (observer_) [[unlikely]] {
             observe([&](PoolObserver& o) {
                 o.on_finish(WorkerView(&slots_[w], w), st.info_,
                             error ? AttemptOutcome::failed : AttemptOutcome::completed);
             });
         }
-        (error ? failed_other_ : completed_other_).fetch_add(1, std::memory_order_seq_cst);
-        item.state.publish();
-        notify_balance();
+        settle_claimed(item, std::move(error));
     }
 
     using State = std::remove_pointer_t<decltype(std::declval<Item&>().state.get())>;
 
     static std::optional<Payload>& box_of(TaskStateBase& st) noexcept {
         return *static_cast<std::optional<Payload>*>(st.box_);
+    }
+
+    /// The task with its payload in hand: a task submitted from one of our
+    /// workers keeps it in its state's box (see run_inline()), and its queue
+    /// entry holds an empty shell. Empties the box.
+    static Item unboxed(Item&& item) {
+        if (item.state && item.state->box_) {
+            std::optional<Payload>& b = box_of(*item.state.get());
+            if (b) {
+                Item out{std::move(*b), std::move(item.state), item.submitted_ns};
+                b.reset();
+                return out;
+            }
+        }
+        return std::move(item);
     }
 
     /// The payload of a task that has not started: in its box, if it has one.
