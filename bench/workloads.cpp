@@ -161,12 +161,13 @@ void W5(benchmark::State& state) {
 }
 
 /// taskdist's handler pool, fire and forget: post(int), handler counts.
-template <class Dist>
+/// Timed = false turns the latency statistics off: the pair measures their cost.
+template <class Dist, bool Timed = true>
 void W2_handler(benchmark::State& state) {
     const std::size_t n = scaled(1'000'000);
     std::atomic<std::uint64_t> count{0};
     taskdist::WorkerPool<int, void, Dist> pool([&count](int) { count.fetch_add(1, std::memory_order_relaxed); },
-                                               {.workers = static_cast<std::size_t>(state.range(0))});
+                                               {.workers = static_cast<std::size_t>(state.range(0)), .measure_timing = Timed});
     const LoopTimer timer;
     for (auto _ : state) {
         for (std::size_t i = 0; i < n; ++i) pool.post(static_cast<int>(i));
@@ -288,6 +289,7 @@ BENCHMARK(W1<bench::AsioPool>)->Name("W1/asio_thread_pool")->Apply(workers_args)
 #endif
 
 BENCHMARK(W2_handler<taskdist::SharedQueue>)->Name("W2/taskdist_handler_shared")->Apply(workers_args);
+BENCHMARK(W2_handler<taskdist::SharedQueue, false>)->Name("W2/taskdist_handler_shared_untimed")->Apply(workers_args);
 BENCHMARK(W2<bench::TaskdistCallables<taskdist::SharedQueue>>)->Name("W2/taskdist_callables_shared")->Apply(workers_args);
 BENCHMARK(W2<bench::TaskdistCallables<taskdist::RoundRobin>>)->Name("W2/taskdist_callables_roundrobin")->Apply(workers_args);
 BENCHMARK(W2<bench::TaskdistCallables<taskdist::LeastBusy>>)->Name("W2/taskdist_callables_leastbusy")->Apply(workers_args);

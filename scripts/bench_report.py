@@ -111,6 +111,7 @@ def main():
     ratio("W2 taskdist throughput / mutex pool throughput", m2, t2, "target >= 1.5")
     m5, t5 = ns("W5", "mutex_pool"), ns("W5", "taskdist_callables_shared")
     ratio("W5 taskdist throughput / mutex pool throughput", m5, t5, "target >= 1.2")
+    ratio("W2 cost of statistics: timed / untimed handler pool (time)", ns("W2", "taskdist_handler_shared"), ns("W2", "taskdist_handler_shared_untimed"), "target <= 1.1")
     ratio("W1 4 workers / 2 workers throughput", ns("W1", "taskdist_handler_shared", 2), ns("W1", "taskdist_handler_shared", 4), "target >= 0.9")
     ratio("W2 4 workers / 2 workers throughput", ns("W2", "taskdist_callables_shared", 2), ns("W2", "taskdist_callables_shared", 4), "target >= 0.9")
     for d in ["roundrobin", "leastbusy", "priority", "sticky"]:

@@ -288,6 +288,41 @@ TEST_CASE("Priority runs higher priorities first and equal priorities in submiss
     }
 }
 
+TEST_CASE("Priority orders 300 distinct levels, more than it keeps empty ones for, highest first", "[priority]") {
+    // Levels that empty are dropped once more than a few exist; the second
+    // round makes them again. The order must not depend on either.
+    std::promise<void> held_started[2];
+    Gate gates[2];
+    std::atomic<std::uint64_t> seq{0};
+    taskdist::WorkerPool<int, Ran, taskdist::Priority> pool(
+        [&](int id, taskdist::TaskContext& ctx) {
+            if (id < 0) {
+                held_started[-id - 1].set_value();
+                gates[-id - 1].wait();
+            }
+            return Ran{ctx.worker_index(), seq.fetch_add(1)};
+        },
+        {.workers = 1}, taskdist::Priority{.aging_step = std::chrono::nanoseconds(1h)});
+    const auto open0 = gates[0].open_on_exit();
+    const auto open1 = gates[1].open_on_exit();
+    for (int round = 0; round < 2; ++round) {
+        CAPTURE(round);
+        std::future<void> started = held_started[round].get_future();
+        (void)pool.submit(-round - 1);
+        REQUIRE(arrives(started));
+        std::vector<int> priorities;
+        for (int p = 0; p < 300; ++p) priorities.push_back((p * 7919) % 300 - 150);  // a permutation of -150..149
+        std::vector<taskdist::TaskHandle<Ran>> handles;
+        for (int p : priorities) handles.push_back(pool.submit(static_cast<int>(handles.size()), {.priority = p}));
+        gates[round].open();
+        std::vector<int> seen;
+        for (int id : run_order(handles)) seen.push_back(priorities[static_cast<std::size_t>(id)]);
+        std::vector<int> expected = priorities;
+        std::sort(expected.begin(), expected.end(), std::greater<>());
+        REQUIRE(seen == expected);
+    }
+}
+
 TEST_CASE("Priority with aging_step 0 keeps an old low-priority task behind a newer higher one", "[priority]") {
     // The same two submissions, 2 ms apart: strict priority lets the later,
     // higher task go first; aging by 1 ms per level lets the older one go

@@ -494,6 +494,21 @@ TEST_CASE("run latency reflects the handler's work: percentiles ordered, none be
     CHECK(busy >= tasks * work);
 }
 
+TEST_CASE("with measure_timing off the counts stay exact and every timing figure stays zero") {
+    constexpr int tasks = 500;
+    taskdist::WorkerPool<int, int> pool([](int id) { return id; }, {.workers = 2, .measure_timing = false});
+    for (int id = 0; id < tasks; ++id) pool.post(id);
+    pool.wait_idle();
+    const taskdist::PoolStats s = pool.stats();
+    CHECK(s.submitted == static_cast<std::uint64_t>(tasks));
+    CHECK(s.completed == static_cast<std::uint64_t>(tasks));
+    check_balanced(s);
+    CHECK(s.run.count == 0);
+    CHECK(s.wait.count == 0);
+    CHECK(s.throughput == 0);
+    for (const auto& w : s.per_worker) CHECK(w.busy_time.count() == 0);
+}
+
 TEST_CASE("wait latency runs from submit to start: a task queued behind a held worker shows the hold") {
     constexpr auto hold = 2ms;
     Gate gate;

@@ -162,7 +162,8 @@ concept Distributor = DistributorFor<D, detail::ProbeItem>;
 /// One FIFO queue per worker, for distributors that pick a worker at submit
 /// time. A custom distributor can hold one and implement push() only.
 /// push() is thread-safe; try_pop(w) is for worker w's thread; queued() is
-/// thread-safe. Each lane is a short critical section on its own cache line.
+/// thread-safe. Each lane is a short spin-locked critical section on its own
+/// cache line.
 template <class Item>
 class PerWorkerQueues {
 public:
@@ -213,7 +214,7 @@ public:
 
 private:
     struct alignas(detail::cache_line) Lane {
-        std::mutex mutex;
+        detail::SpinMutex mutex;
         std::deque<Item> items;
         std::atomic<std::size_t> size{0};
     };

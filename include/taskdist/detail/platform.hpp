@@ -11,9 +11,13 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <thread>
 
 #if defined(__linux__)
+#include <linux/membarrier.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #include <immintrin.h>
@@ -67,6 +71,46 @@ inline void full_fence() noexcept {
 #endif
 }
 
+/// Asymmetric fences: a pair of threads that must each see the other's
+/// store (a producer's push and a worker's "I am going to sleep") needs a
+/// full fence on both sides, and the producer's runs on every task. Where
+/// Linux offers membarrier(2), the rare side (the worker going to sleep)
+/// pays instead: heavy_fence() makes every running thread of the process
+/// execute a full barrier, so light_fence() needs only to stop the compiler.
+/// Elsewhere, and under ThreadSanitizer (which models neither), both are
+/// full fences.
+inline bool asymmetric_fences() noexcept {
+#if defined(__linux__) && defined(__NR_membarrier) && !defined(TASKDIST_TSAN)
+    // Registration is once per process; every reader of `ok` is ordered
+    // after it by the static's initialisation.
+    static const bool ok = [] {
+        const long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+        if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return false;
+        return syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    }();
+    return ok;
+#else
+    return false;
+#endif
+}
+
+/// The frequent side of an asymmetric fence (see asymmetric_fences()).
+inline void light_fence() noexcept {
+    if (asymmetric_fences()) {
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+        full_fence();
+    }
+}
+
+/// The rare side: a full barrier on every running thread of the process.
+inline void heavy_fence() noexcept {
+#if defined(__linux__) && defined(__NR_membarrier)
+    if (asymmetric_fences() && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+#endif
+    full_fence();
+}
+
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
     _mm_pause();
@@ -74,6 +118,31 @@ inline void cpu_relax() noexcept {
     asm volatile("yield" ::: "memory");
 #endif
 }
+
+/// A lock for critical sections of a few dozen instructions (a queue's
+/// push or pop): spins, then yields, and never sleeps in the kernel, where a
+/// contended std::mutex would. Not for sections that block or run user code.
+class SpinMutex {
+public:
+    void lock() noexcept {
+        for (int spins = 0; !try_lock(); ++spins) {
+            while (held_.load(std::memory_order_relaxed)) {
+                if (++spins < 64) {
+                    cpu_relax();
+                } else {
+                    // The holder may have been preempted (more threads than
+                    // cores): let it run.
+                    std::this_thread::yield();
+                }
+            }
+        }
+    }
+    bool try_lock() noexcept { return !held_.exchange(true, std::memory_order_acquire); }
+    void unlock() noexcept { held_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool> held_{false};
+};
 
 /// Names the calling thread for debuggers and `top -H`. Linux caps names at
 /// 15 bytes, so a long prefix is cut rather than the index.

@@ -585,6 +585,10 @@ private:
         current_worker_link = this;
         tl_runner_ = &r;
         tl_handler_ = &handler;
+        // When the last task ended, while this worker goes straight on to the
+        // next one (0 otherwise): that moment is the next task's start too,
+        // which saves a clock read per task.
+        std::int64_t stamp = 0;
         if (observer_) [[unlikely]] {
             observe([&](PoolObserver& o) { o.on_worker_start(WorkerView(&slots_[w], w)); });
         }
@@ -598,7 +602,10 @@ private:
             }
             if (paused()) wait_unpaused(w);
             std::optional<Item> item = queue_.try_pop(w);
-            if (!item) item = spin_pop(w);
+            if (!item) {
+                stamp = 0;
+                item = spin_pop(w);
+            }
             if (!item) {
                 if (exit_ready()) break;
                 item = sleep(w);
@@ -606,12 +613,15 @@ private:
             }
             // Paused since the check above: hold the task (still counted as
             // queued; its deadline and cancel still apply) until resume().
-            if (paused()) wait_unpaused(w);
+            if (paused()) {
+                stamp = 0;
+                wait_unpaused(w);
+            }
             if (draining_.load(std::memory_order_acquire)) {
                 discard(std::move(*item));
                 continue;
             }
-            const RunResult res = run(r, handler, std::move(*item));
+            const RunResult res = run(r, handler, std::move(*item), stamp);
             if (res.quarantined) {
                 quarantined = true;
                 break;
@@ -731,7 +741,7 @@ private:
         WorkerSlot& s = slots_[w];
         s.sleeping.store(1, std::memory_order_seq_cst);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
-        full_fence();
+        heavy_fence();  // pairs with the producer's light_fence() in wake_for()
         if (queue_.queued(w) == 0 && !exit_ready() && w < active_.load(std::memory_order_seq_cst)) {
             park_until(s.sleeping, 1, to_time_point(until));
         }
@@ -758,8 +768,11 @@ private:
         bool fault = false;  ///< the handler threw WorkerFault
     };
 
-    RunResult run(Runner& r, Worker& handler, Item&& popped) {
+    /// `stamp`: on entry, when this worker took the task if it already knows
+    /// (0: read the clock); on return, when the attempt ended (0: not read).
+    RunResult run(Runner& r, Worker& handler, Item&& popped, std::int64_t& stamp) {
         const std::size_t w = r.slot;
+        const std::int64_t taken = std::exchange(stamp, 0);
         WorkerSlot& s = slots_[w];
         TaskStateBase* st = popped.state.get();
         unsigned attempt = 1;
@@ -797,8 +810,10 @@ private:
             keep_payload = attempt < st->max_attempts_;
         }
 
-        const std::int64_t start = now_ns();
-        s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - popped.submitted_ns)));
+        const bool timed = options_.measure_timing;
+        const bool limited = st && (st->timeout_ns_ || st->deadline_ns_);
+        const std::int64_t start = taken ? taken : (timed || limited) ? now_ns() : 0;
+        if (timed) s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - popped.submitted_ns)));
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
         left_queue();  // after `started`: a snapshot never sees its place taken twice
         if (observer_ && st) [[unlikely]] {
@@ -858,11 +873,16 @@ private:
             notify_replace(w, ReplaceReason::worker_fault, s.replacements());
         }
 
-        const std::int64_t end = now_ns();
-        const auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
-        s.run_hist.record(took);
-        WorkerSlot::bump(s.busy_ns, took);
-        s.rate.record(end);
+        if (timed) {
+            const std::int64_t end = now_ns();
+            const auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
+            s.run_hist.record(took);
+            WorkerSlot::bump(s.busy_ns, took);
+            s.rate.record(end);
+            // What follows is short unless it calls user code (on_error, an
+            // observer): only then would the next task's start be early.
+            if (!error && !observer_) stamp = end;
+        }
         // Counted before the outcome is published: whoever sees the handle
         // ready sees the task counted. seq_cst pairs with wait_idle().
         WorkerSlot::bump(s.returned, 1, std::memory_order_release);
@@ -1557,15 +1577,16 @@ private:
     //
     // A worker that finds nothing to do spins briefly, then:
     //   1. sets its slot's `sleeping` to 1 and bumps `sleepers_`;
-    //   2. issues a seq_cst fence, then tries the queue once more;
+    //   2. issues a heavy fence, then tries the queue once more;
     //   3. if that finds a task (or the pool may exit), it takes `sleeping`
     //      back to 0 and goes on; otherwise it parks while `sleeping` is 1.
-    // A producer pushes, issues a seq_cst fence, then reads `sleeping` (of
+    // A producer pushes, issues a light fence, then reads `sleeping` (of
     // the worker it targeted, or of any worker when `sleepers_` > 0) and, if
-    // it swaps a 1 to 0, wakes that worker. The two fences order the
-    // producer's push and the worker's `sleeping` store: either the worker's
-    // re-check sees the task, or the producer sees the worker asleep. The
-    // swap to 0 makes exactly one party responsible for each wake.
+    // it swaps a 1 to 0, wakes that worker. The two fences (an asymmetric
+    // pair, see platform.hpp; two full fences where the system has none)
+    // order the producer's push and the worker's `sleeping` store: either
+    // the worker's re-check sees the task, or the producer sees the worker
+    // asleep. The swap to 0 makes exactly one party responsible for each wake.
 
     static constexpr int spin_rounds = 64;
 
@@ -1582,7 +1603,7 @@ private:
         WorkerSlot& s = slots_[w];
         s.sleeping.store(1, std::memory_order_seq_cst);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
-        full_fence();
+        heavy_fence();  // pairs with the producer's light_fence() in wake_for()
         if (auto item = queue_.try_pop(w)) {
             cancel_sleep(s);
             return item;
@@ -1605,9 +1626,10 @@ private:
     }
 
     void wake_for(Placement where) noexcept {
-        // Pairs with the fence in sleep(): either the worker's re-check sees
-        // the task, or we see it asleep and wake it.
-        full_fence();
+        // Pairs with the heavy fence in sleep(): either the worker's re-check
+        // sees the task, or we see it asleep and wake it. Light: this runs on
+        // every push, going to sleep is rare.
+        light_fence();
         if (where.is_any()) {
             wake_any();
         } else {
