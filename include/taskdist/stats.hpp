@@ -21,6 +21,17 @@ struct LatencySummary {
     std::chrono::nanoseconds p90{0};
     std::chrono::nanoseconds p99{0};
     std::chrono::nanoseconds max{0};
+    /// The total of all values (exact), for rates and Prometheus' _sum.
+    std::chrono::nanoseconds sum{0};
+
+    /// A coarse cumulative histogram, exact at its bounds: below[i] counts
+    /// the values under histogram_bound(i) = 2^(10 + 2i) ns, from 1.024 us
+    /// to 17.2 s by powers of 4; values above the last bound are in count only.
+    static constexpr std::size_t histogram_bounds = 13;
+    static constexpr std::chrono::nanoseconds histogram_bound(std::size_t i) noexcept {
+        return std::chrono::nanoseconds(std::int64_t{1} << (10 + 2 * i));
+    }
+    std::array<std::uint64_t, histogram_bounds> below{};
 };
 
 /// One worker's counters, as of a PoolStats snapshot.
@@ -154,6 +165,14 @@ public:
         for (auto v : buckets) total += v;  // the buckets, not count_: they are read as one set
         out.count = total;
         if (total == 0) return out;
+        out.sum = std::chrono::nanoseconds(static_cast<std::int64_t>(sum));
+        // Each bound is a power of two, so a bucket edge: the counts are exact.
+        for (std::size_t i = 0, b = 0; i < LatencySummary::histogram_bounds; ++i) {
+            const std::size_t edge = bucket_of(static_cast<std::uint64_t>(LatencySummary::histogram_bound(i).count()));
+            std::uint64_t under = i ? out.below[i - 1] : 0;
+            for (; b < edge && b < buckets.size(); ++b) under += buckets[b];
+            out.below[i] = under;
+        }
         out.mean = std::chrono::nanoseconds(static_cast<std::int64_t>(sum / total));
         out.max = std::chrono::nanoseconds(static_cast<std::int64_t>(max));
         auto pct = [&](double q) {
