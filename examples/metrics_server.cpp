@@ -13,6 +13,8 @@
 #include <taskdist/prometheus.hpp>
 #include <taskdist/taskdist.hpp>
 
+#include "cli.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -31,46 +33,17 @@
 namespace {
 
 struct Args {
-    int port = 9464;
+    long port = 9464;
     long tasks = 2000;
     long requests = 0;
 };
 
-// Parses --name value pairs; a bad one ends the program with a message.
-Args parse_args(int argc, char** argv) {
-    Args a;
-    auto number = [](std::string_view name, const char* text, long lo, long hi) {
-        long v = 0;
-        const std::string_view s(text);
-        auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-        if (ec != std::errc{} || end != s.data() + s.size() || v < lo || v > hi) {
-            std::fprintf(stderr, "metrics_server: %.*s wants a whole number in [%ld, %ld], got '%s'\n",
-                         static_cast<int>(name.size()), name.data(), lo, hi, text);
-            std::exit(2);
-        }
-        return v;
-    };
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view flag(argv[i]);
-        if (i + 1 >= argc) {
-            std::fprintf(stderr, "metrics_server: %s needs a value (usage: [--port N] [--tasks N] [--requests N])\n",
-                         argv[i]);
-            std::exit(2);
-        }
-        const char* value = argv[++i];
-        if (flag == "--port") {
-            a.port = static_cast<int>(number(flag, value, 0, 65535));
-        } else if (flag == "--tasks") {
-            a.tasks = number(flag, value, 0, 100'000'000);
-        } else if (flag == "--requests") {
-            a.requests = number(flag, value, 0, 1'000'000'000);
-        } else {
-            std::fprintf(stderr, "metrics_server: unknown option '%s' (usage: [--port N] [--tasks N] [--requests N])\n",
-                         argv[i - 1]);
-            std::exit(2);
-        }
-    }
-    return a;
+cli::Parser parser(Args& a) {
+    cli::Parser p;
+    p.whole("--port", a.port, 0, 65535)
+        .whole("--tasks", a.tasks, 0, 100'000'000)
+        .whole("--requests", a.requests, 0, 1'000'000'000);
+    return p;
 }
 
 // Some arithmetic standing in for real work: a 32x32 box blur.
@@ -95,11 +68,7 @@ void respond(int fd, const char* status, const std::string& body) {
     }
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
-    const Args args = parse_args(argc, argv);
-
+int serve(const Args& args) {
     taskdist::WorkerPool<int, double> pool([](int seed) { return blur(seed); }, {.workers = 4, .name = "blur"});
     for (long i = 0; i < args.tasks; ++i) pool.post(static_cast<int>(i));
     pool.wait_idle();
@@ -113,7 +82,7 @@ int main(int argc, char** argv) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::listen(listener, 16) != 0) {
-        std::fprintf(stderr, "metrics_server: cannot listen on 127.0.0.1:%d: %s\n", args.port, std::strerror(errno));
+        std::fprintf(stderr, "metrics_server: cannot listen on 127.0.0.1:%ld: %s\n", args.port, std::strerror(errno));
         return 1;
     }
     socklen_t len = sizeof addr;
@@ -141,4 +110,11 @@ int main(int argc, char** argv) {
     }
     ::close(listener);
     return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    Args a;
+    return cli::run("metrics_server", parser(a), argc, argv, [&] { return serve(a); });
 }

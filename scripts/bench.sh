@@ -18,5 +18,12 @@ cmake --build build/bench --target taskdist_bench -j"$(nproc)"
 mkdir -p build/bench/out
 build/bench/bench/taskdist_bench --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=false \
     --benchmark_out=build/bench/out/results.json --benchmark_out_format=json "$@"
-python3 scripts/bench_report.py build/bench/out/results.json docs/performance.md docs/performance.svg
+# R1 (Redis) when built: it starts its own redis-server.
+redis_json=""
+if cmake --build build/bench --target taskdist_redis_bench -j"$(nproc)" 2>/dev/null && [ -x build/bench/bench/taskdist_redis_bench ]; then
+    build/bench/bench/taskdist_redis_bench --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=false \
+        --benchmark_out=build/bench/out/redis.json --benchmark_out_format=json "$@" || true
+    redis_json=build/bench/out/redis.json
+fi
+python3 scripts/bench_report.py build/bench/out/results.json docs/performance.md docs/performance.svg $redis_json
 echo "wrote docs/performance.md and docs/performance.svg"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns taskdist_bench's JSON output into docs/performance.md and a chart.
 
-Usage: bench_report.py results.json performance.md performance.svg
+Usage: bench_report.py results.json performance.md performance.svg [redis.json]
 Medians over the repetitions, with min and max; the ratios the performance
 issue sets targets for, computed from the same run.
 """
@@ -126,6 +126,19 @@ def main():
         lines.append(f"- stats() snapshot: {snap[0][0]:,.1f} us with 2 workers, {snap[1][0]:,.1f} us with 4")
     if idle[0]:
         lines.append(f"- idle pool CPU: {idle[0][0] * 100:.2f}% of one core with 2 workers, {idle[1][0] * 100:.2f}% with 4")
+    if len(sys.argv) > 4 and os.path.exists(sys.argv[4]):
+        # R1: the Redis path against raw hiredis streams, from its own run.
+        _, rruns = load(sys.argv[4])
+        raw = stat(rruns, ("R1", "raw_hiredis_streams", 1), "tasks_per_second")
+        td = stat(rruns, ("R1", "taskdist_redis", 1), "tasks_per_second")
+        lines += ["", "## R1: through Redis on loopback (tasks per second)", "",
+                  "taskdist: `Client::submit_many` -> `Worker` -> each result on its handle. Raw: one thread",
+                  "`XADD`s (pipelined), another `XREADGROUP`s, `XACK`s and `XDEL`s (pipelined); no result goes back.", "",
+                  "| path | tasks/s |", "|---|---|"]
+        lines.append(f"| raw hiredis streams | {fmt(raw)} |")
+        lines.append(f"| taskdist redis | {fmt(td)} |")
+        if raw and td:
+            lines += ["", f"Ratio taskdist / raw: {td[0] / raw[0]:.2f} (target >= 0.7)."]
     lines += ["", "![ns per task, 2 workers](performance.svg)", ""]
     with open(md_path, "w") as f:
         f.write("\n".join(lines))

@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(
     g++ clang cmake make pkg-config
     catch2 libfmt-dev libconcurrentqueue-dev libbenchmark-dev
-    libtbb-dev libboost-dev
+    libtbb-dev libboost-dev libpng-dev doxygen
+    libhiredis-dev redis-server
     libclang-rt-14-dev
 )
 missing=()

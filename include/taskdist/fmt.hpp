@@ -61,6 +61,10 @@ struct NoFormatSpec {
 } // namespace detail
 } // namespace taskdist
 
+// The specializations below live in fmt's namespace, which the API reference
+// leaves out; their use is shown at the top of this file.
+/// @cond FMT_SPECIALIZATIONS
+
 /// "n=1200 mean=1.20ms p50=1.10ms p90=2.00ms p99=3.90ms max=5.00ms" ("n=0" when empty).
 template <>
 struct fmt::formatter<taskdist::LatencySummary> : taskdist::detail::NoFormatSpec {
@@ -146,3 +150,4 @@ private:
                               human_duration(s.run.p50), human_duration(s.run.p99));
     }
 };
+/// @endcond

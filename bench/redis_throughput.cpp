@@ -1,0 +1,117 @@
+// R1: tasks per second through Redis on loopback, taskdist's whole path
+// (Client::submit_many -> Worker -> result on the client's handle) against
+// the raw hiredis floor measured in the same run: one thread XADDs
+// (pipelined), another XREADGROUPs and XACKs + XDELs (pipelined), as a
+// hand-written queue on the same streams would.
+//
+// Starts its own redis-server (no persistence) on a free port.
+// TASKDIST_BENCH_SCALE scales the task count like the other workloads.
+#include "../tests/redis_support.hpp"
+
+#include <taskdist/redis.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace rd = taskdist::redis;
+
+std::size_t tasks() {
+    const char* e = std::getenv("TASKDIST_BENCH_SCALE");
+    const double s = e ? std::atof(e) : 1.0;
+    return std::max<std::size_t>(200, static_cast<std::size_t>(50'000 * (s > 0 ? s : 1.0)));
+}
+
+test_support::RedisServer& server() {
+    static test_support::RedisServer s;
+    return s;
+}
+
+void record(benchmark::State& state, std::size_t n, double seconds) {
+    state.SetIterationTime(seconds);
+    state.SetItemsProcessed(static_cast<std::int64_t>(n) * state.iterations());
+    state.counters["tasks_per_second"] = static_cast<double>(n) / seconds;
+}
+
+void raw_streams(benchmark::State& state) {
+    const std::size_t n = tasks();
+    rd::Connection admin(server().endpoint());
+    for (auto _ : state) {
+        const std::string stream = "raw:" + std::to_string(Clock::now().time_since_epoch().count());
+        admin.command({"XGROUP", "CREATE", stream, "g", "0", "MKSTREAM"});
+        const std::string body(8, 'x');
+        const auto t0 = Clock::now();
+        std::jthread consumer([&] {
+            rd::Connection c(server().endpoint());
+            std::size_t done = 0;
+            while (done < n) {
+                rd::Reply r = c.command({"XREADGROUP", "GROUP", "g", "c", "COUNT", "256", "BLOCK", "100", "STREAMS", stream, ">"});
+                if (r.is_nil()) continue;
+                const rd::Reply::View entries = r[0][1];
+                std::vector<std::string> ids;
+                for (std::size_t i = 0; i < entries.size(); ++i) ids.emplace_back(entries[i][0].str());
+                std::vector<std::string_view> ack{"XACK", stream, "g"}, del{"XDEL", stream};
+                for (const auto& id : ids) {
+                    ack.push_back(id);
+                    del.push_back(id);
+                }
+                c.pipeline({ack, del});
+                done += ids.size();
+            }
+        });
+        rd::Connection p(server().endpoint());
+        for (std::size_t start = 0; start < n; start += 256) {
+            std::vector<std::vector<std::string_view>> cmds;
+            for (std::size_t i = start; i < std::min(n, start + 256); ++i) cmds.push_back({"XADD", stream, "*", "body", body});
+            p.pipeline(cmds);
+        }
+        consumer.join();
+        record(state, n, std::chrono::duration<double>(Clock::now() - t0).count());
+        admin.command({"DEL", stream});
+    }
+}
+
+void taskdist_redis(benchmark::State& state) {
+    const std::size_t n = tasks();
+    int round = 0;
+    for (auto _ : state) {
+        const std::string queue = "bench" + std::to_string(round++);
+        rd::WorkerOptions wo;
+        wo.redis = server().endpoint();
+        wo.queue = queue;
+        wo.slots = 256;
+        wo.pool.workers = 2;
+        wo.pool.measure_timing = false;
+        rd::Worker<std::int64_t, std::int64_t> worker([](std::int64_t x) { return x + 1; }, wo);
+        std::jthread serving([&](std::stop_token st) { worker.run(st); });
+        rd::ClientOptions co;
+        co.redis = server().endpoint();
+        co.queue = queue;
+        rd::Client<std::int64_t, std::int64_t> client(co);
+        std::vector<std::int64_t> values(n);
+        for (std::size_t i = 0; i < n; ++i) values[i] = static_cast<std::int64_t>(i);
+
+        const auto t0 = Clock::now();
+        auto handles = client.submit_many(values);
+        std::int64_t sum = 0;
+        for (auto& h : handles) sum += h.get();
+        record(state, n, std::chrono::duration<double>(Clock::now() - t0).count());
+        benchmark::DoNotOptimize(sum);
+    }
+}
+
+} // namespace
+
+BENCHMARK(raw_streams)->Name("R1/raw_hiredis_streams/1")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(taskdist_redis)->Name("R1/taskdist_redis/1")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,419 @@
+// taskdist::redis::Client: submits tasks to a queue that worker processes on
+// any machine serve, and returns the same TaskHandle<Result> as a local pool.
+//
+//   taskdist::redis::Client<std::string, std::size_t> client({.queue = "words"});
+//   auto h = client.submit("hello", {.id = "greeting-1", .priority = 2});
+//   std::size_t n = h.get();   // RemoteTaskError if the handler threw there
+//
+// Delivery: a task runs at least once (again if its worker dies holding it);
+// its result reaches the client exactly once: the first result wins, later
+// ones are dropped on the server. Submitting an id that was queued before
+// (within result_ttl) does not queue it again: the new handle resolves with
+// that task's result, at once if it is already known.
+//
+// Thread-safety: submit() may be called from any thread; one background
+// thread reads replies. cancel() on a handle resolves it TaskCancelled
+// locally; the remote task may still run, and its result is then dropped.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <type_traits>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../errors.hpp"
+#include "../task_handle.hpp"
+#include "codec.hpp"
+#include "connection.hpp"
+#include "protocol.hpp"
+
+namespace taskdist::redis {
+
+struct ClientOptions {
+    Endpoint redis{};
+    /// The queue's name; workers serving the same name take its tasks.
+    std::string queue = "default";
+    /// Priority levels (streams) of the queue: must match the workers'.
+    int priorities = 3;
+    /// Names this client's reply stream; empty: host, process and 64 random
+    /// bits. Two live clients must not share one.
+    std::string client_id = {};
+    /// How long task ids (idempotency) and delivered results are remembered.
+    std::chrono::milliseconds result_ttl = std::chrono::hours(1);
+    /// Longest blocking read of the reply stream (the reader's stop latency).
+    std::chrono::milliseconds block{100};
+};
+
+/// Settings of one remote submit.
+struct RemoteOptions {
+    /// The idempotency key; empty: a fresh unique id.
+    std::string id = {};
+    /// 0 .. priorities-1; higher levels are served first. -1: the middle level.
+    int priority = -1;
+    /// Run-time limit on the worker (0: none); the handle then resolves TaskTimeout.
+    std::chrono::milliseconds timeout{0};
+};
+
+namespace detail {
+
+/// 64 random bits in hex: what keeps two clients (or two runs of one, with a
+/// fixed client_id) from taking each other's replies or ids.
+inline std::string nonce() {
+    std::random_device rd;
+    const std::uint64_t v = (std::uint64_t{rd()} << 32) ^ rd();
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+inline std::string default_client_id() { return process_name() + "-" + nonce(); }
+
+/// A done record is "<status>\n<body>".
+inline std::pair<Status, std::string_view> split_done(std::string_view v) {
+    const std::size_t nl = v.find('\n');
+    const auto st = parse_status(v.substr(0, nl));
+    if (!st || nl == std::string_view::npos) return {Status::error, "taskdist::redis: unreadable result record"};
+    return {*st, v.substr(nl + 1)};
+}
+
+} // namespace detail
+
+template <class Task, class Result>
+    requires Encodable<Task> && (std::is_void_v<Result> || Encodable<Result>)
+class Client {
+public:
+    explicit Client(ClientOptions options = {}) : core_(std::make_shared<Core>(std::move(options))) {
+        core_->start();
+    }
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+    /// Stops the reply reader; handles still waiting resolve RedisError.
+    ~Client() { core_->stop(); }
+
+    /// Queues the task. Throws RedisError if Redis cannot be reached (the
+    /// task was then most likely not queued: resubmitting with the same id is
+    /// safe), std::invalid_argument for a priority out of range.
+    TaskHandle<Result> submit(const Task& task, const RemoteOptions& options = {}) { return core_->submit(task, options); }
+
+    /// Queues many tasks, 256 to a round trip; each gets a fresh id and
+    /// `options`' priority and timeout. Does not throw RedisError: the
+    /// handles of tasks that could not be queued resolve with it (earlier
+    /// batches stay queued, and their handles get their results).
+    std::vector<TaskHandle<Result>> submit_many(const std::vector<Task>& tasks, const RemoteOptions& options = {}) {
+        return core_->submit_many(tasks, options);
+    }
+
+    /// Tasks submitted and not resolved yet.
+    std::size_t pending() const { return core_->pending(); }
+    /// Result records read from this client's reply stream so far: one per
+    /// task queued (duplicates share one), never more.
+    std::uint64_t replies() const noexcept { return core_->replies.load(std::memory_order_relaxed); }
+    const std::string& client_id() const noexcept { return core_->id; }
+
+private:
+    using State = taskdist::detail::TaskState<Result>;
+    using Ref = taskdist::detail::StateRef<State>;
+
+    struct Core final : taskdist::detail::PoolLink, std::enable_shared_from_this<Core> {
+        explicit Core(ClientOptions o)
+            : options(std::move(o)),
+              id(options.client_id.empty() ? detail::default_client_id() : options.client_id),
+              keys(options.queue),
+              instance(detail::nonce()),
+              reply_key(keys.reply(id)),
+              submit_conn(options.redis),
+              read_conn(options.redis) {
+            if (options.priorities < 1) throw std::invalid_argument("taskdist::redis::Client: priorities must be >= 1");
+            if (options.result_ttl.count() <= 0) throw std::invalid_argument("taskdist::redis::Client: result_ttl must be positive");
+            // A blocking read must end well before hiredis' own timeout (see Endpoint::timeout).
+            if (options.block.count() <= 0 || options.block > options.redis.timeout / 2) {
+                throw std::invalid_argument("taskdist::redis::Client: block must be positive and at most half the connection timeout");
+            }
+        }
+
+        void start() {
+            reader = std::jthread([this](std::stop_token st) { read_replies(st); });
+        }
+
+        void stop() {
+            reader.request_stop();
+            if (reader.joinable()) reader.join();
+            std::lock_guard lock(map_mutex);
+            for (auto& [task_id, refs] : waiting) {
+                for (Ref& r : refs) resolve_error(r, std::make_exception_ptr(RedisError(
+                                                         "taskdist::redis: the client closed before task '" + task_id +
+                                                         "' had a result")));
+            }
+            waiting.clear();
+        }
+
+        int checked_priority(const RemoteOptions& o) const {
+            const int priority = o.priority < 0 ? options.priorities / 2 : o.priority;
+            if (priority >= options.priorities) {
+                throw std::invalid_argument("taskdist::redis::Client: priority " + std::to_string(o.priority) +
+                                            " is outside 0.." + std::to_string(options.priorities - 1));
+            }
+            if (o.timeout.count() < 0) throw std::invalid_argument("taskdist::redis::Client: timeout must not be negative");
+            return priority;
+        }
+
+        /// One task's part of a submit script call, its strings owned here.
+        struct Pending {
+            std::string task_id, stream, idem, done, waiters, timeout, body;
+            bool keep = false;  ///< the caller gave the id
+            State* state = nullptr;
+        };
+
+        /// Makes the state and handle and registers them before the task is
+        /// queued, so that a fast reply finds them.
+        Pending prepare(std::string body, const RemoteOptions& o, int priority, TaskHandle<Result>& handle) {
+            Pending p;
+            p.keep = !o.id.empty();
+            p.task_id = p.keep ? o.id : instance + ":" + std::to_string(next.fetch_add(1));
+            p.stream = keys.stream(priority);
+            p.idem = keys.idempotency(p.task_id);
+            p.done = keys.done(p.task_id);
+            p.waiters = keys.waiters(p.task_id);
+            p.timeout = std::to_string(o.timeout.count());
+            p.body = std::move(body);
+            p.state = new State(2);
+            p.state->pool_ = this;
+            handle = taskdist::detail::make_handle<Result>(p.state);
+            std::lock_guard lock(map_mutex);
+            waiting[p.task_id].emplace_back(p.state);
+            return p;
+        }
+
+        /// Runs the submit script for a batch (one round trip, one script
+        /// call); a duplicate whose result is known resolves at once. On a
+        /// Redis error the batch's handles resolve with it, and it is thrown.
+        void queue(const std::vector<Pending>& batch) {
+            const std::string n = std::to_string(batch.size() * 4);
+            const std::string ttl = std::to_string(options.result_ttl.count());
+            std::vector<std::string_view> args{"EVAL", scripts::submit, n};
+            for (const Pending& p : batch) {
+                args.push_back(p.stream);
+                args.push_back(p.idem);
+                args.push_back(p.done);
+                args.push_back(p.waiters);
+            }
+            args.push_back(ttl);
+            args.push_back(reply_key);
+            args.push_back(format_version);
+            for (const Pending& p : batch) {
+                args.push_back(p.task_id);
+                args.push_back(p.timeout);
+                args.push_back(p.body);
+                args.push_back(p.keep ? "1" : "0");
+            }
+            Reply r;
+            try {
+                std::lock_guard lock(submit_mutex);
+                r = submit_conn.command(args);
+                if (r.size() != batch.size() * 3) throw RedisError("taskdist::redis: unexpected reply to the submit script");
+            } catch (const RedisError& e) {
+                // The script may have run before the connection failed.
+                const auto error = std::make_exception_ptr(RedisError(
+                    std::string(e.what()) + " (the task may have been queued: submit it again with the same id to be sure)"));
+                for (const Pending& p : batch) forget(p.task_id, p.state, error);
+                throw;
+            }
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                const ReplyView done = r[3 * i + 2];
+                if (r[3 * i].integer() == 0 && !done.is_nil()) {
+                    const auto [status, payload] = detail::split_done(done.str());
+                    deliver(batch[i].task_id, status, payload);
+                }
+            }
+        }
+
+        TaskHandle<Result> submit(const Task& task, const RemoteOptions& o) {
+            const int priority = checked_priority(o);
+            TaskHandle<Result> handle;
+            queue({prepare(Codec<Task>::encode(task), o, priority, handle)});
+            return handle;
+        }
+
+        std::vector<TaskHandle<Result>> submit_many(const std::vector<Task>& tasks, const RemoteOptions& o) {
+            if (!o.id.empty()) {
+                throw std::invalid_argument(
+                    "taskdist::redis::Client::submit_many: each task gets its own id; leave RemoteOptions::id empty");
+            }
+            const int priority = checked_priority(o);
+            // Encoded first: a codec that throws does so before anything is queued.
+            std::vector<std::string> bodies;
+            bodies.reserve(tasks.size());
+            for (const Task& t : tasks) bodies.push_back(Codec<Task>::encode(t));
+            std::vector<TaskHandle<Result>> handles(tasks.size());
+            std::exception_ptr failed;
+            for (std::size_t start = 0; start < tasks.size(); start += 256) {
+                std::vector<Pending> batch;
+                for (std::size_t i = start; i < std::min(tasks.size(), start + 256); ++i) {
+                    batch.push_back(prepare(std::move(bodies[i]), o, priority, handles[i]));
+                }
+                if (failed) {
+                    for (const Pending& p : batch) forget(p.task_id, p.state, failed);
+                    continue;
+                }
+                try {
+                    queue(batch);
+                } catch (const RedisError&) {
+                    failed = std::make_exception_ptr(RedisError("taskdist::redis: not queued: an earlier batch failed"));
+                }
+            }
+            return handles;
+        }
+
+        std::size_t pending() const {
+            std::lock_guard lock(map_mutex);
+            std::size_t n = 0;
+            for (const auto& [k, v] : waiting) n += v.size();
+            return n;
+        }
+
+        // PoolLink: a handle cancelled here stays in the map until its result
+        // (dropped then) or the client's end.
+        void on_cancel(taskdist::detail::TaskStateBase&, void*) noexcept override {}
+        std::shared_ptr<void> keep_alive() noexcept override { return this->shared_from_this(); }
+        void after_resolution() noexcept override {}
+        void run_inline(taskdist::detail::TaskStateBase&) noexcept override {}
+
+        void forget(const std::string& task_id, State* state, std::exception_ptr error) {
+            std::lock_guard lock(map_mutex);
+            auto it = waiting.find(task_id);
+            if (it == waiting.end()) return;
+            auto& refs = it->second;
+            for (auto r = refs.begin(); r != refs.end(); ++r) {
+                if (r->get() == state) {
+                    resolve_error(*r, error);
+                    refs.erase(r);
+                    break;
+                }
+            }
+            if (refs.empty()) waiting.erase(it);
+        }
+
+        static void resolve_error(Ref& ref, std::exception_ptr e) noexcept {
+            (void)ref.get()->try_resolve_error(std::move(e));  // false: cancelled already
+            ref.release();
+        }
+
+        static void resolve(Ref& ref, Status status, std::string_view body) noexcept {
+            std::exception_ptr error;
+            std::optional<std::conditional_t<std::is_void_v<Result>, char, Result>> value;
+            try {
+                switch (status) {
+                    case Status::ok:
+                        if constexpr (std::is_void_v<Result>) {
+                            value.emplace('\0');
+                        } else {
+                            value.emplace(Codec<Result>::decode(body));
+                        }
+                        break;
+                    case Status::error:
+                        error = std::make_exception_ptr(RemoteTaskError(std::string(body)));
+                        break;
+                    case Status::timeout:
+                        error = std::make_exception_ptr(TaskTimeout{});
+                        break;
+                    case Status::dead:
+                        error = std::make_exception_ptr(DeadLettered(std::string(body)));
+                        break;
+                }
+            } catch (...) {
+                error = std::current_exception();  // the result did not decode
+            }
+            State* s = ref.get();
+            const std::uint32_t w = s->lock_unless_claimed();
+            if (w & taskdist::detail::TaskStateBase::claimed) {
+                ref.release();  // cancelled meanwhile
+                return;
+            }
+            s->set_flags(taskdist::detail::TaskStateBase::claimed);
+            if (error) {
+                s->store_error(error);
+            } else if constexpr (!std::is_void_v<Result>) {
+                s->store_value(std::move(*value));
+            }
+            s->unlock();
+            ref.publish();
+        }
+
+        void deliver(const std::string& task_id, Status status, std::string_view body) {
+            std::vector<Ref> refs;
+            {
+                std::lock_guard lock(map_mutex);
+                auto it = waiting.find(task_id);
+                if (it == waiting.end()) return;  // not ours, or already resolved
+                refs = std::move(it->second);
+                waiting.erase(it);
+            }
+            for (Ref& r : refs) resolve(r, status, body);
+        }
+
+        void read_replies(std::stop_token st) {
+            std::string last = "0-0";
+            const std::string block = std::to_string(options.block.count());
+            while (!st.stop_requested()) {
+                try {
+                    Reply r = read_conn.command({"XREAD", "COUNT", "256", "BLOCK", block, "STREAMS", reply_key, last});
+                    if (r.is_nil() || r.size() == 0) continue;
+                    const Reply::View entries = r[0][1];
+                    std::vector<std::string> seen;
+                    for (std::size_t i = 0; i < entries.size(); ++i) {
+                        const Reply::View e = entries[i];
+                        last = std::string(e[0].str());
+                        seen.push_back(last);
+                        replies.fetch_add(1, std::memory_order_relaxed);
+                        const Reply::View fields = e[1];
+                        const auto task_id = field(fields, "id");
+                        const auto status = field(fields, "status");
+                        const auto body = field(fields, "body");
+                        if (!task_id || !status || !body) continue;
+                        const auto parsed = parse_status(*status);
+                        deliver(std::string(*task_id), parsed.value_or(Status::error),
+                                parsed ? *body : std::string_view("taskdist::redis: unknown status"));
+                    }
+                    // Read once, and the stream is this client's alone: drop
+                    // everything before the last entry read (whole nodes at a
+                    // time, cheaper than deleting entries one by one).
+                    if (!seen.empty()) read_conn.command({"XTRIM", reply_key, "MINID", seen.back()});
+                } catch (const RedisError&) {
+                    // Redis went away: try again shortly; replies wait in the stream.
+                    for (int i = 0; i < 10 && !st.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                }
+            }
+        }
+
+        ClientOptions options;
+        std::string id;
+        Keys keys;
+        std::string instance;  ///< in generated task ids: unique per Client object
+        std::string reply_key;
+        std::mutex submit_mutex;
+        Connection submit_conn;
+        Connection read_conn;
+        std::atomic<std::uint64_t> next{0};
+        std::atomic<std::uint64_t> replies{0};
+        mutable std::mutex map_mutex;
+        std::unordered_map<std::string, std::vector<Ref>> waiting;
+        std::jthread reader;
+    };
+
+    std::shared_ptr<Core> core_;
+};
+
+} // namespace taskdist::redis

@@ -1,0 +1,296 @@
+// taskdist::redis: the wire protocol shared by clients and workers: key
+// names, the task envelope, the reply record, and the server-side scripts
+// that make each step atomic.
+//
+// For a queue named Q every key starts with "taskdist:{Q}:" (the braces keep
+// a queue's keys in one Redis Cluster slot, which its scripts need):
+//   tasks:<p>      a stream per priority level p (higher is read first),
+//                  consumer group "workers"
+//   dead           the dead-letter stream: entry, reason, original fields
+//   id:<task id>   idempotency record: the entry a task id was queued as
+//   done:<task id> the first result, for duplicates submitted later
+//   waiters:<task id> reply streams of duplicates submitted while it runs
+// The last three exist only for tasks submitted with an id of the caller's
+// (the envelope's "keep" field): a generated id is never submitted twice, and
+// the ownership check at completion already lets one result through.
+//   reply:<client> each client's reply stream
+#pragma once
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "codec.hpp"
+#include "connection.hpp"
+
+namespace taskdist::redis {
+
+/// The envelope's format version; a worker dead-letters any other.
+inline constexpr std::string_view format_version = "1";
+inline constexpr std::string_view group_name = "workers";
+
+struct Keys {
+    explicit Keys(std::string_view queue) : prefix("taskdist:{" + std::string(queue) + "}:") {}
+    std::string prefix;
+    std::string stream(int priority) const { return prefix + "tasks:" + std::to_string(priority); }
+    std::string dead() const { return prefix + "dead"; }
+    std::string idempotency(std::string_view task_id) const { return prefix + "id:" + std::string(task_id); }
+    std::string done(std::string_view task_id) const { return prefix + "done:" + std::string(task_id); }
+    std::string waiters(std::string_view task_id) const { return prefix + "waiters:" + std::string(task_id); }
+    std::string reply(std::string_view client) const { return prefix + "reply:" + std::string(client); }
+};
+
+/// A queued task as it travels: the fields of one stream entry.
+struct Envelope {
+    std::string task_id;
+    std::string reply;  ///< the submitting client's reply stream
+    std::int64_t timeout_ms = 0;
+    std::string body;   ///< Codec<Task>::encode(task)
+    bool keep = true;   ///< the caller chose the id: results are recorded for duplicates
+};
+
+/// How a task ended, as the reply says.
+enum class Status { ok, error, timeout, dead };
+
+inline std::string_view status_name(Status s) {
+    switch (s) {
+        case Status::ok:
+            return "ok";
+        case Status::error:
+            return "error";
+        case Status::timeout:
+            return "timeout";
+        case Status::dead:
+            return "dead";
+    }
+    return "error";
+}
+
+inline std::optional<Status> parse_status(std::string_view s) {
+    if (s == "ok") return Status::ok;
+    if (s == "error") return Status::error;
+    if (s == "timeout") return Status::timeout;
+    if (s == "dead") return Status::dead;
+    return std::nullopt;
+}
+
+/// The value of `field` in a stream entry's flat [k1, v1, k2, v2, ...] list.
+template <class Fields>
+std::optional<std::string_view> field(const Fields& fields, std::string_view name) {
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i].type() == REDIS_REPLY_STRING && fields[i].str() == name && fields[i + 1].type() == REDIS_REPLY_STRING) {
+            return fields[i + 1].str();
+        }
+    }
+    return std::nullopt;
+}
+
+/// Reads an envelope out of entry fields; throws DecodeError saying what is wrong.
+/// Longest run-time limit an envelope may carry (a year): more is a corrupt
+/// message, and would overflow when turned into nanoseconds.
+inline constexpr std::int64_t max_timeout_ms = 366LL * 24 * 3600 * 1000;
+
+template <class Fields>
+Envelope decode_envelope(const Fields& fields, const Keys& keys) {
+    const auto v = field(fields, "v");
+    if (!v) throw DecodeError("no format version field 'v'");
+    if (*v != format_version) {
+        throw DecodeError("format version '" + std::string(*v) + "', this worker reads '" + std::string(format_version) + "'");
+    }
+    Envelope e;
+    const auto id = field(fields, "id");
+    const auto reply = field(fields, "reply");
+    const auto body = field(fields, "body");
+    const auto timeout = field(fields, "timeout");
+    if (!id || id->empty()) throw DecodeError("no task id");
+    if (!reply || reply->empty()) throw DecodeError("no reply stream");
+    // Results are written only to this queue's reply streams, never to a key
+    // a message names at will (a key of another type would fail the script).
+    const std::string reply_prefix = keys.prefix + "reply:";
+    if (reply->size() <= reply_prefix.size() || reply->substr(0, reply_prefix.size()) != reply_prefix) {
+        throw DecodeError("reply stream '" + std::string(*reply) + "' is not one of this queue's");
+    }
+    if (!body) throw DecodeError("no body");
+    e.task_id = std::string(*id);
+    e.reply = std::string(*reply);
+    e.body = std::string(*body);
+    if (const auto keep = field(fields, "keep")) e.keep = *keep != "0";
+    if (timeout) {
+        auto [end, ec] = std::from_chars(timeout->data(), timeout->data() + timeout->size(), e.timeout_ms);
+        if (ec != std::errc{} || end != timeout->data() + timeout->size() || e.timeout_ms < 0 ||
+            e.timeout_ms > max_timeout_ms) {
+            throw DecodeError("bad timeout '" + std::string(*timeout) + "'");
+        }
+    }
+    return e;
+}
+
+namespace scripts {
+
+// Queues tasks, each unless its id was seen before (within the records'
+// TTL). One call takes a batch: Lua calls cost more than the commands in them.
+// KEYS: per task, its stream, idempotency, done and waiters keys. ARGV: ttl
+// ms, reply stream, format version, then per task its id, timeout ms, body
+// and keep ("1": a caller's id, recorded for idempotency; "0": generated, not
+// recorded). Returns per task three values: 1 and the entry id when queued
+// now; for a duplicate 0, the entry id it was queued as (or "" if only its
+// result is left), and its done record (nil while it runs: this client's
+// reply stream then joins its waiters, and gets the result too).
+inline constexpr std::string_view submit = R"lua(
+local out = {}
+for t = 0, #KEYS / 4 - 1 do
+  local stream, idem, done, waiters = KEYS[4 * t + 1], KEYS[4 * t + 2], KEYS[4 * t + 3], KEYS[4 * t + 4]
+  local id, timeout, body, keep = ARGV[4 * t + 4], ARGV[4 * t + 5], ARGV[4 * t + 6], ARGV[4 * t + 7]
+  local result, seen = false, false
+  if keep == '1' then
+    result = redis.call('GET', done)
+    seen = redis.call('GET', idem)
+  end
+  if result then
+    table.insert(out, 0); table.insert(out, seen or ''); table.insert(out, result)
+  elseif seen then
+    redis.call('SADD', waiters, ARGV[2])
+    redis.call('PEXPIRE', waiters, ARGV[1])
+    table.insert(out, 0); table.insert(out, seen); table.insert(out, false)
+  else
+    local entry = redis.call('XADD', stream, '*', 'v', ARGV[3], 'id', id, 'reply', ARGV[2], 'timeout', timeout,
+                             'keep', keep, 'body', body)
+    if keep == '1' then redis.call('SET', idem, entry, 'PX', ARGV[1]) end
+    table.insert(out, 1); table.insert(out, entry); table.insert(out, false)
+  end
+end
+return out
+)lua";
+
+// Completes entries: each only while it is still pending for this consumer
+// (a worker whose lease was taken over must not acknowledge the new owner's
+// delivery; XACK alone would). Once acknowledged the entry is deleted, so no
+// one else can complete it: one result per entry. For a task with a caller's
+// id, the first result is kept in its done key ("<status>\n<body>") and is
+// the one every waiter gets, this entry's client and the clients of
+// duplicates submitted meanwhile alike. KEYS: per entry, its stream, reply
+// stream, done key and waiters key. ARGV: group, consumer, ttl ms, then per
+// entry its entry id, task id, status, body and keep. Returns per entry 1
+// delivered its own result, 2 delivered an earlier result of the task, 0 not
+// ours any more (dropped).
+inline constexpr std::string_view complete = R"lua(
+local out = {}
+for t = 0, #KEYS / 4 - 1 do
+  local stream, reply, done, waiters = KEYS[4 * t + 1], KEYS[4 * t + 2], KEYS[4 * t + 3], KEYS[4 * t + 4]
+  local entry, id, status, body, keep = ARGV[5 * t + 4], ARGV[5 * t + 5], ARGV[5 * t + 6], ARGV[5 * t + 7], ARGV[5 * t + 8]
+  local p = redis.call('XPENDING', stream, ARGV[1], entry, entry, 1, ARGV[2])
+  if #p == 0 then
+    table.insert(out, 0)
+  else
+    local code = 1
+    if keep == '1' then
+      local record = status .. '\n' .. body
+      if not redis.call('SET', done, record, 'NX', 'PX', ARGV[3]) then
+        record = redis.call('GET', done)
+        local nl = string.find(record, '\n', 1, true)
+        status, body, code = string.sub(record, 1, nl - 1), string.sub(record, nl + 1), 2
+      end
+      for _, r in ipairs(redis.call('SMEMBERS', waiters)) do
+        if r ~= reply then redis.call('XADD', r, '*', 'id', id, 'status', status, 'body', body) end
+      end
+      redis.call('DEL', waiters)
+    end
+    redis.call('XADD', reply, '*', 'id', id, 'status', status, 'body', body)
+    redis.call('XACK', stream, ARGV[1], entry)
+    redis.call('XDEL', stream, entry)
+    table.insert(out, code)
+  end
+end
+return out
+)lua";
+
+// Resets the idle time of the entries this consumer still holds, without
+// counting a delivery (XCLAIM JUSTID). KEYS: stream. ARGV: group, consumer,
+// entry ids. Returns how many were still held.
+inline constexpr std::string_view heartbeat = R"lua(
+local kept = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    kept = kept + 1
+  end
+end
+return kept
+)lua";
+
+// Moves an entry this consumer holds to the dead-letter stream, and tells the
+// clients waiting for it, if the entry named them. KEYS: stream, dead stream,
+// reply stream or "", done key or "", waiters key or "". ARGV: group,
+// consumer, entry id, reason, ttl ms, then the entry's original field/value
+// pairs. Returns 1, or 0 if not ours.
+inline constexpr std::string_view dead_letter = R"lua(
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #p == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3], 'stream', KEYS[1], 'reason', ARGV[4], unpack(ARGV, 6))
+local id, keep = '', '1'
+for i = 6, #ARGV - 1, 2 do
+  if ARGV[i] == 'id' then id = ARGV[i + 1] end
+  if ARGV[i] == 'keep' then keep = ARGV[i + 1] end
+end
+if KEYS[3] ~= '' then
+  local status, body = 'dead', ARGV[4]
+  if keep ~= '0' then
+    if not redis.call('SET', KEYS[4], 'dead\n' .. ARGV[4], 'NX', 'PX', ARGV[5]) then
+      local record = redis.call('GET', KEYS[4])
+      local nl = string.find(record, '\n', 1, true)
+      status, body = string.sub(record, 1, nl - 1), string.sub(record, nl + 1)
+    end
+    for _, r in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+      if r ~= KEYS[3] then redis.call('XADD', r, '*', 'id', id, 'status', status, 'body', body) end
+    end
+    redis.call('DEL', KEYS[5])
+  end
+  redis.call('XADD', KEYS[3], '*', 'id', id, 'status', status, 'body', body)
+end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+return 1
+)lua";
+
+// Hands an entry this consumer took but never started back to the group: a
+// fresh entry with the same fields (its delivery count starts again, since
+// it never ran), the old one acknowledged and deleted. KEYS: stream. ARGV:
+// group, consumer, entry id, then the fields. Returns 1, or 0 if not ours.
+inline constexpr std::string_view hand_back = R"lua(
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #p == 0 then return 0 end
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+return 1
+)lua";
+
+} // namespace scripts
+
+/// "<host>-<pid>": a name for this process that its peers can read.
+inline std::string process_name() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
+    return std::string(host) + "-" + std::to_string(::getpid());
+}
+
+/// Creates the consumer group on every priority stream (and the streams),
+/// ignoring "already exists".
+inline void ensure_groups(Connection& c, const Keys& keys, int priorities) {
+    for (int p = 0; p < priorities; ++p) {
+        const std::string s = keys.stream(p);
+        Reply r = c.raw({"XGROUP", "CREATE", s, group_name, "0", "MKSTREAM"});
+        if (r.is_error() && r.str().find("BUSYGROUP") == std::string_view::npos) {
+            throw RedisError("taskdist::redis: XGROUP CREATE " + s + ": " + std::string(r.str()));
+        }
+    }
+}
+
+} // namespace taskdist::redis

@@ -1,0 +1,678 @@
+// taskdist::redis::Worker: a process's share of a queue. It joins the
+// queue's consumer group, takes as many tasks as it has free slots
+// (XREADGROUP, highest priority first), runs them on a local WorkerPool (so
+// every distributor, timeout and statistic of the core applies), and
+// completes them on the server.
+//
+//   taskdist::redis::Worker<std::string, std::size_t> worker(
+//       [](const std::string& s) { return s.size(); }, {.queue = "words"});
+//   worker.run(stop_token);   // serves until asked to stop
+//
+// Leases: a task held by a worker is heartbeated (its idle time reset
+// without counting a delivery) while it runs. A worker with free slots
+// reclaims tasks idle longer than `lease` (their worker died) and runs them;
+// a task delivered more than `max_deliveries` times goes to the dead-letter
+// stream and its client gets DeadLettered. A message that does not decode is
+// dead-lettered with the reason, and the worker goes on.
+//
+// Stopping: run() returns once it has stopped taking tasks, handed back the
+// ones it took but never started (others take them at once, no lease wait),
+// and completed the ones running (for at most `drain_timeout`).
+//
+// Thread-safety: run() on one thread at a time; counters() from any thread.
+// The worker keeps three connections: its own loop's, the completer's, and
+// one per local pool thread is not needed (handlers never touch Redis).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <typeinfo>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../worker_pool.hpp"
+#include "codec.hpp"
+#include "connection.hpp"
+#include "protocol.hpp"
+
+namespace taskdist::redis {
+
+struct WorkerOptions {
+    Endpoint redis{};
+    std::string queue = "default";
+    /// Priority levels of the queue: must match the clients'.
+    int priorities = 3;
+    /// This worker's name in the group; empty: "<host>-<pid>". Must be unique
+    /// among live workers of the queue.
+    std::string consumer = {};
+    /// Tasks held at once; 0: the local pool's worker count (nothing waits
+    /// in this process while another worker could run it). When the worker
+    /// is idle, its one blocking read over all levels may take this many
+    /// from each level; those wait in the local pool.
+    std::size_t slots = 0;
+    /// A held task idle this long (no heartbeat) may be reclaimed by others.
+    std::chrono::milliseconds lease{10'000};
+    /// How often held tasks are heartbeated; 0: lease / 3.
+    std::chrono::milliseconds heartbeat{0};
+    /// Deliveries after which a task is dead-lettered instead of run again.
+    std::uint32_t max_deliveries = 3;
+    /// Longest blocking read; also how quickly run() notices a stop.
+    std::chrono::milliseconds block{100};
+    /// How long results are kept for duplicate submissions.
+    std::chrono::milliseconds result_ttl = std::chrono::hours(1);
+    /// After a task's timeout, how long its handler may keep running before
+    /// the worker reports it timed out without waiting any more.
+    std::chrono::milliseconds hang_grace{1000};
+    /// At stop, how long run() waits for running tasks to complete.
+    std::chrono::milliseconds drain_timeout{30'000};
+    /// Told what the worker takes, completes, reclaims and dead-letters, one
+    /// line each; empty: silent. Called from the worker's threads.
+    std::function<void(const std::string&)> log = {};
+    /// The local pool. max_attempts is forced to 1: a task that fails here
+    /// reports its error; redelivery is the queue's business.
+    PoolOptions pool{};
+};
+
+/// What a worker has done so far.
+struct WorkerCounters {
+    std::uint64_t taken = 0;          ///< deliveries started here (reclaimed ones included)
+    std::uint64_t reclaimed = 0;      ///< of those, taken over from a worker that went silent
+    std::uint64_t completed = 0;      ///< results delivered (ok, error or timeout)
+    std::uint64_t superseded = 0;     ///< results dropped: the lease was lost, or a result existed
+    std::uint64_t dead_lettered = 0;  ///< moved to the dead-letter stream (undecodable or too many deliveries)
+    std::uint64_t handed_back = 0;    ///< taken but never started, returned at stop
+    std::uint64_t redis_errors = 0;   ///< commands that failed (the worker retried)
+};
+
+template <class Task, class Result, class Dist = SharedQueue>
+    requires Encodable<Task> && (std::is_void_v<Result> || Encodable<Result>)
+class Worker {
+public:
+    /// `handler` is called as handler(Task) or handler(Task, TaskContext&)
+    /// and returns Result.
+    template <class Handler>
+    Worker(Handler handler, WorkerOptions options)
+        : options_(normalize(std::move(options))),
+          keys_(options_.queue),
+          loop_conn_(options_.redis),
+          done_conn_(options_.redis),
+          pool_(
+              [this, h = std::move(handler)](Job job, TaskContext& ctx) mutable { execute(h, job, ctx); },
+              local_options(options_)) {
+        slots_ = options_.slots ? options_.slots : pool_.size();
+    }
+
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    ~Worker() { stop_completer(); }
+
+    const std::string& consumer() const noexcept { return options_.consumer; }
+
+    /// Serves the queue until `stop` is requested, then stops as described
+    /// at the top. Redis errors are retried (with back-off), never thrown.
+    void run(std::stop_token stop) {
+        completer_ = std::jthread([this](std::stop_token st) { complete_loop(st); });
+        auto last_heartbeat = Clock::now();
+        auto last_reclaim = Clock::time_point{};
+        bool groups = false;
+        int failures = 0;
+        while (!stop.stop_requested()) {
+            try {
+                if (!groups) {
+                    ensure_groups(loop_conn_, keys_, options_.priorities);
+                    groups = true;
+                }
+                const auto now = Clock::now();
+                if (now - last_heartbeat >= options_.heartbeat) {
+                    heartbeat();
+                    last_heartbeat = now;
+                }
+                expire_hung(now);
+                std::size_t free = free_slots();
+                if (free > 0 && now - last_reclaim >= options_.lease / 4) {
+                    free -= reclaim(free);
+                    last_reclaim = now;
+                }
+                if (free == 0) {
+                    wait_for_slot(std::min(options_.block, options_.heartbeat));
+                    continue;
+                }
+                read_new(free);
+                failures = 0;
+            } catch (const RedisError& e) {
+                counters_add(&WorkerCounters::redis_errors);
+                say(std::string("redis error, retrying: ") + e.what());
+                groups = false;  // a server that restarted empty has lost them
+                const auto pause = std::chrono::milliseconds(std::min(1000, 50 << std::min(failures++, 4)));
+                for (auto until = Clock::now() + pause; Clock::now() < until && !stop.stop_requested();) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                }
+            } catch (const std::exception& e) {
+                // Not Redis (out of memory, a codec's surprise): report it and go on.
+                say(std::string("error, going on: ") + e.what());
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        }
+        shut_down();
+    }
+
+    WorkerCounters counters() const {
+        std::lock_guard lock(counters_mutex_);
+        return counters_;
+    }
+
+    /// The local pool's statistics.
+    PoolStats pool_stats() const { return pool_.stats(); }
+
+private:
+    using Clock = std::chrono::steady_clock;
+
+    /// One delivery held by this worker.
+    struct InFlight {
+        int priority = 0;
+        std::string entry;                                    ///< stream entry id
+        std::vector<std::string> fields;                      ///< the entry's field/value pairs, for hand-back and dead letters
+        Envelope envelope;
+        std::optional<Task> task;
+        std::atomic<int> phase{queued};                       ///< queued -> running -> done, or queued -> handed_back
+        std::atomic<std::int64_t> started_ns{0};
+        static constexpr int queued = 0, running = 1, done = 2, handed_back = 3;
+    };
+    using Job = std::shared_ptr<InFlight>;
+
+    struct Completion {
+        Job job;
+        Status status;
+        std::string body;
+    };
+
+    static WorkerOptions normalize(WorkerOptions o) {
+        if (o.priorities < 1) throw std::invalid_argument("taskdist::redis::Worker: priorities must be >= 1");
+        if (o.lease.count() <= 0) throw std::invalid_argument("taskdist::redis::Worker: lease must be positive");
+        if (o.block.count() <= 0) throw std::invalid_argument("taskdist::redis::Worker: block must be positive");
+        if (o.max_deliveries == 0) throw std::invalid_argument("taskdist::redis::Worker: max_deliveries must be >= 1");
+        // A blocking read must end well before hiredis' own timeout (see Endpoint::timeout).
+        if (o.block > o.redis.timeout / 2) {
+            throw std::invalid_argument("taskdist::redis::Worker: block must be at most half the connection timeout");
+        }
+        if (o.result_ttl.count() <= 0) throw std::invalid_argument("taskdist::redis::Worker: result_ttl must be positive");
+        if (o.heartbeat.count() <= 0) o.heartbeat = std::max(std::chrono::milliseconds(1), o.lease / 3);
+        if (o.consumer.empty()) o.consumer = process_name();
+        return o;
+    }
+
+    static PoolOptions local_options(const WorkerOptions& o) {
+        PoolOptions p = o.pool;
+        p.max_attempts = 1;
+        p.queue_capacity = 0;  // a held task must reach the handler (drop_oldest would drop it unseen)
+        p.on_error = [](std::exception_ptr) {};  // execute() reports every outcome itself
+        return p;
+    }
+
+    static std::int64_t now_ns() {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+    }
+
+    void say(const std::string& line) const noexcept {
+        if (!options_.log) return;
+        try {
+            options_.log(line);
+        } catch (...) {
+            // A log sink that fails must not stop the worker.
+        }
+    }
+
+    void counters_add(std::uint64_t WorkerCounters::*field, std::uint64_t n = 1) {
+        std::lock_guard lock(counters_mutex_);
+        counters_.*field += n;
+    }
+
+    // ---- on the local pool's threads ------------------------------------------
+
+    template <class H>
+    void execute(H& handler, Job& job, TaskContext& ctx) {
+        int expected = InFlight::queued;
+        job->started_ns.store(now_ns(), std::memory_order_relaxed);
+        if (!job->phase.compare_exchange_strong(expected, InFlight::running)) return;  // handed back meanwhile
+        Completion c{job, Status::ok, {}};
+        try {
+            if constexpr (std::is_void_v<Result>) {
+                invoke(handler, std::move(*job->task), ctx);
+            } else {
+                c.body = Codec<Result>::encode(invoke(handler, std::move(*job->task), ctx));
+            }
+            if (ctx.stop_requested()) c.status = Status::timeout;
+        } catch (const TaskTimeout&) {
+            c.status = Status::timeout;
+        } catch (const std::exception& e) {
+            c.status = ctx.stop_requested() ? Status::timeout : Status::error;
+            c.body = std::string(typeid(e).name()) + ": " + e.what();
+        } catch (...) {
+            c.status = ctx.stop_requested() ? Status::timeout : Status::error;
+            c.body = "an exception not derived from std::exception";
+        }
+        finish(std::move(c));
+    }
+
+    template <class H>
+    static decltype(auto) invoke(H& handler, Task&& task, TaskContext& ctx) {
+        if constexpr (std::is_invocable_v<H&, Task&&, TaskContext&>) {
+            return handler(std::move(task), ctx);
+        } else {
+            return handler(std::move(task));
+        }
+    }
+
+    /// Hands a result to the completer, unless the task is done already
+    /// (the worker gave up on a hung handler).
+    void finish(Completion c) {
+        int expected = InFlight::running;
+        if (!c.job->phase.compare_exchange_strong(expected, InFlight::done)) return;
+        {
+            std::lock_guard lock(done_mutex_);
+            done_queue_.push_back(std::move(c));
+        }
+        done_cv_.notify_one();
+    }
+
+    // ---- the completer thread ---------------------------------------------------
+
+    void complete_loop(std::stop_token st) {
+        for (;;) {
+            std::vector<Completion> batch;
+            {
+                std::unique_lock lock(done_mutex_);
+                done_cv_.wait(lock, st, [&] { return !done_queue_.empty(); });
+                if (done_queue_.empty()) {
+                    if (st.stop_requested()) return;
+                    continue;
+                }
+                const std::size_t n = std::min<std::size_t>(done_queue_.size(), 128);
+                for (std::size_t i = 0; i < n; ++i) {
+                    batch.push_back(std::move(done_queue_.front()));
+                    done_queue_.pop_front();
+                }
+            }
+            deliver(batch, st);
+        }
+    }
+
+    /// Completes a batch with one script call; on a Redis error, retries
+    /// until it goes through (the results are kept) or the worker is stopping.
+    void deliver(std::vector<Completion>& batch, std::stop_token st) {
+        const std::string ttl = std::to_string(options_.result_ttl.count());
+        for (int attempt = 0;; ++attempt) {
+            try {
+                std::vector<std::string> stream(batch.size()), done(batch.size()), waiters(batch.size());
+                const std::string n = std::to_string(batch.size() * 4);
+                std::vector<std::string_view> args{"EVAL", scripts::complete, n};
+                for (std::size_t i = 0; i < batch.size(); ++i) {
+                    stream[i] = keys_.stream(batch[i].job->priority);
+                    done[i] = keys_.done(batch[i].job->envelope.task_id);
+                    waiters[i] = keys_.waiters(batch[i].job->envelope.task_id);
+                    args.push_back(stream[i]);
+                    args.push_back(batch[i].job->envelope.reply);
+                    args.push_back(done[i]);
+                    args.push_back(waiters[i]);
+                }
+                args.push_back(group_name);
+                args.push_back(options_.consumer);
+                args.push_back(ttl);
+                for (const Completion& c : batch) {
+                    args.push_back(c.job->entry);
+                    args.push_back(c.job->envelope.task_id);
+                    args.push_back(status_name(c.status));
+                    args.push_back(c.body);
+                    args.push_back(c.job->envelope.keep ? "1" : "0");
+                }
+                const Reply replies = done_conn_.command(args);
+                for (std::size_t i = 0; i < batch.size(); ++i) {
+                    const Completion& c = batch[i];
+                    const long long r = i < replies.size() ? replies[i].integer() : -1;
+                    if (r == 1) {
+                        counters_add(&WorkerCounters::completed);
+                        say("completed " + c.job->envelope.task_id + " (" + std::string(status_name(c.status)) + ")");
+                    } else {
+                        counters_add(&WorkerCounters::superseded);
+                        say("dropped the result of " + c.job->envelope.task_id +
+                            (r == 0 ? ": its lease was taken over" : ": an earlier result of the task was delivered"));
+                    }
+                    release(c.job);
+                }
+                return;
+            } catch (const RedisError& e) {
+                counters_add(&WorkerCounters::redis_errors);
+                say(std::string("cannot deliver results yet: ") + e.what());
+                if (st.stop_requested() && attempt > 20) {
+                    for (auto& c : batch) release(c.job);
+                    return;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1000, 50 << std::min(attempt, 4))));
+            }
+        }
+    }
+
+    void stop_completer() {
+        if (completer_.joinable()) {
+            completer_.request_stop();
+            done_cv_.notify_all();
+            completer_.join();
+        }
+    }
+
+    // ---- held tasks -----------------------------------------------------------
+
+    static std::string slot_key(int priority, std::string_view entry) {
+        return std::to_string(priority) + "/" + std::string(entry);
+    }
+
+    bool holds(int priority, std::string_view entry) const {
+        std::lock_guard lock(held_mutex_);
+        return held_.count(slot_key(priority, entry)) != 0;
+    }
+
+    std::size_t free_slots() const {
+        std::lock_guard lock(held_mutex_);
+        return held_.size() >= slots_ ? 0 : slots_ - held_.size();
+    }
+
+    void release(const Job& job) {
+        {
+            std::lock_guard lock(held_mutex_);
+            held_.erase(slot_key(job->priority, job->entry));
+        }
+        slot_cv_.notify_all();
+    }
+
+    void wait_for_slot(std::chrono::milliseconds most) {
+        std::unique_lock lock(held_mutex_);
+        slot_cv_.wait_for(lock, most, [&] { return held_.size() < slots_; });
+    }
+
+    std::vector<Job> held_jobs() const {
+        std::lock_guard lock(held_mutex_);
+        std::vector<Job> out;
+        out.reserve(held_.size());
+        for (const auto& [k, j] : held_) out.push_back(j);
+        return out;
+    }
+
+    // ---- the loop's steps ------------------------------------------------------
+
+    /// Resets the idle time of every held task that is not done.
+    void heartbeat() {
+        std::vector<std::vector<std::string>> ids(static_cast<std::size_t>(options_.priorities));
+        // Done ones too: a result waiting for the completer (Redis slow or
+        // away) must not lose its lease meanwhile.
+        for (const Job& j : held_jobs()) ids[static_cast<std::size_t>(j->priority)].push_back(j->entry);
+        for (int p = 0; p < options_.priorities; ++p) {
+            auto& list = ids[static_cast<std::size_t>(p)];
+            if (list.empty()) continue;
+            const std::string stream = keys_.stream(p);
+            std::vector<std::string_view> args{"EVAL", scripts::heartbeat, "1", stream, group_name, options_.consumer};
+            for (const auto& id : list) args.push_back(id);
+            loop_conn_.command(args);
+        }
+    }
+
+    /// Tasks whose handler ignored its timeout for longer than hang_grace are
+    /// reported timed out (the local pool replaces the hung thread).
+    void expire_hung(Clock::time_point) {
+        const std::int64_t now = now_ns();
+        for (const Job& j : held_jobs()) {
+            if (j->envelope.timeout_ms <= 0 || j->phase.load(std::memory_order_acquire) != InFlight::running) continue;
+            const std::int64_t limit = j->started_ns.load(std::memory_order_relaxed) +
+                                       (j->envelope.timeout_ms + options_.hang_grace.count()) * 1'000'000;
+            if (now >= limit) finish(Completion{j, Status::timeout, {}});
+        }
+    }
+
+    /// Takes over tasks idle longer than the lease; returns how many it started.
+    std::size_t reclaim(std::size_t free) {
+        std::size_t started = 0;
+        const std::string idle = std::to_string(options_.lease.count());
+        for (int p = options_.priorities - 1; p >= 0 && started < free; --p) {
+            const std::string stream = keys_.stream(p);
+            const std::string count = std::to_string(free - started);
+            Reply r = loop_conn_.command({"XAUTOCLAIM", stream, group_name, options_.consumer, idle, "0-0", "COUNT", count});
+            if (r.size() < 2) continue;
+            const Reply::View entries = r[1];
+            for (std::size_t i = 0; i < entries.size(); ++i) {
+                try {
+                    const Reply::View e = entries[i];
+                    if (e.is_nil() || e.size() < 2 || e[1].is_nil()) continue;  // deleted meanwhile
+                    const std::string entry(e[0].str());
+                    if (holds(p, entry)) continue;  // ours, heartbeat late: it is running here already
+                    Reply pending = loop_conn_.command({"XPENDING", stream, group_name, entry, entry, "1", options_.consumer});
+                    const long long deliveries = pending.size() ? pending[0][3].integer() : 1;
+                    if (deliveries > static_cast<long long>(options_.max_deliveries)) {
+                        dead_letter(p, entry, e[1],
+                                    "delivered " + std::to_string(deliveries) + " times (max_deliveries " +
+                                        std::to_string(options_.max_deliveries) + "): its workers kept dying");
+                        continue;
+                    }
+                    counters_add(&WorkerCounters::reclaimed);
+                    if (dispatch(p, entry, e[1], deliveries)) ++started;
+                } catch (const RedisError& err) {
+                    // As in take(): the other claimed entries still get dispatched.
+                    counters_add(&WorkerCounters::redis_errors);
+                    say(std::string("redis error on one reclaimed entry: ") + err.what());
+                }
+            }
+        }
+        return started;
+    }
+
+    /// Reads new tasks: each level without blocking, highest first; if all
+    /// are empty, blocks on all of them for at most `block`.
+    void read_new(std::size_t free) {
+        const std::string count = std::to_string(free);
+        for (int p = options_.priorities - 1; p >= 0; --p) {
+            const std::string stream = keys_.stream(p);
+            Reply r = loop_conn_.command({"XREADGROUP", "GROUP", group_name, options_.consumer, "COUNT", count, "STREAMS", stream, ">"});
+            if (!r.is_nil() && r.size() > 0 && take(r) > 0) return;
+        }
+        std::vector<std::string> streams;
+        for (int p = options_.priorities - 1; p >= 0; --p) streams.push_back(keys_.stream(p));
+        const std::string block = std::to_string(options_.block.count());
+        std::vector<std::string_view> args{"XREADGROUP", "GROUP", group_name, options_.consumer, "COUNT", count, "BLOCK", block, "STREAMS"};
+        for (const auto& s : streams) args.push_back(s);
+        for (std::size_t i = 0; i < streams.size(); ++i) args.push_back(">");
+        Reply r = loop_conn_.command(args);
+        if (!r.is_nil()) take(r);
+    }
+
+    /// Dispatches every entry of an XREADGROUP reply; returns how many.
+    std::size_t take(const Reply& r) {
+        std::size_t n = 0;
+        for (std::size_t s = 0; s < r.size(); ++s) {
+            const Reply::View stream = r[s];
+            const int priority = priority_of(stream[0].str());
+            const Reply::View entries = stream[1];
+            for (std::size_t i = 0; i < entries.size(); ++i) {
+                const Reply::View e = entries[i];
+                if (e.size() < 2 || e[1].is_nil()) continue;
+                // One entry's failure (dead-lettering it hit a Redis error)
+                // must not strand the others this read already claimed.
+                try {
+                    if (dispatch(priority, std::string(e[0].str()), e[1], 1)) ++n;
+                } catch (const RedisError& err) {
+                    counters_add(&WorkerCounters::redis_errors);
+                    say(std::string("redis error on one entry (it will be reclaimed): ") + err.what());
+                }
+            }
+        }
+        return n;
+    }
+
+    int priority_of(std::string_view stream) const {
+        const std::size_t colon = stream.rfind(':');
+        int p = 0;
+        std::from_chars(stream.data() + colon + 1, stream.data() + stream.size(), p);
+        return p;
+    }
+
+    /// Decodes an entry and queues it on the local pool, or dead-letters it.
+    bool dispatch(int priority, const std::string& entry, const Reply::View& fields, long long deliveries) {
+        auto job = std::make_shared<InFlight>();
+        job->priority = priority;
+        job->entry = entry;
+        for (std::size_t i = 0; i < fields.size(); ++i) {
+            job->fields.emplace_back(fields[i].type() == REDIS_REPLY_STRING ? fields[i].str() : std::string_view());
+        }
+        std::string bad;
+        try {
+            job->envelope = decode_envelope(fields, keys_);
+            job->task.emplace(Codec<Task>::decode(job->envelope.body));
+        } catch (const std::exception& e) {
+            // DecodeError, or whatever a user's codec throws: the message is
+            // bad, not the worker.
+            bad = e.what();
+        }
+        if (!bad.empty()) {
+            dead_letter(priority, entry, fields, "cannot decode: " + bad);
+            return false;
+        }
+        {
+            std::lock_guard lock(held_mutex_);
+            held_[slot_key(priority, entry)] = job;
+        }
+        counters_add(&WorkerCounters::taken);
+        say("took " + job->envelope.task_id + " (priority " + std::to_string(priority) + ", delivery " +
+            std::to_string(deliveries) + ")");
+        try {
+            SubmitOptions so;
+            so.timeout = std::chrono::milliseconds(job->envelope.timeout_ms);
+            pool_.post(job, so);
+        } catch (...) {
+            // The local pool refused it (closing): leave it pending for others.
+            release(job);
+            return false;
+        }
+        return true;
+    }
+
+    void dead_letter(int priority, const std::string& entry, const Reply::View& fields, const std::string& reason) {
+        std::string reply, task_id;
+        std::vector<std::string> flat;
+        for (std::size_t i = 0; i < fields.size(); ++i) {
+            flat.emplace_back(fields[i].type() == REDIS_REPLY_STRING ? fields[i].str() : std::string_view());
+        }
+        // Tell a client only through one of this queue's reply streams.
+        const std::string reply_prefix = keys_.prefix + "reply:";
+        if (auto r = field(fields, "reply"); r && r->size() > reply_prefix.size() && r->substr(0, reply_prefix.size()) == reply_prefix) {
+            reply = std::string(*r);
+        }
+        if (auto id = field(fields, "id")) task_id = std::string(*id);
+        if (task_id.empty()) reply.clear();
+        const std::string stream = keys_.stream(priority);
+        const std::string dead = keys_.dead();
+        const std::string done = task_id.empty() ? std::string() : keys_.done(task_id);
+        const std::string waiters = task_id.empty() ? std::string() : keys_.waiters(task_id);
+        const std::string ttl = std::to_string(options_.result_ttl.count());
+        std::vector<std::string_view> args{"EVAL", scripts::dead_letter, "5", stream, dead, reply, done, waiters,
+                                           group_name, options_.consumer, entry, reason, ttl};
+        for (const auto& f : flat) args.push_back(f);
+        if (loop_conn_.command(args).integer() == 1) {
+            counters_add(&WorkerCounters::dead_lettered);
+            say("dead-lettered entry " + entry + (task_id.empty() ? "" : " (task " + task_id + ")") + ": " + reason);
+        }
+    }
+
+    /// At stop: hand back what never started, let the rest finish.
+    void shut_down() {
+        pool_.pause();
+        std::vector<Job> back;
+        for (const Job& j : held_jobs()) {
+            int expected = InFlight::queued;
+            if (j->phase.compare_exchange_strong(expected, InFlight::handed_back)) back.push_back(j);
+        }
+        pool_.resume();  // running ones finish; the handed-back ones are skipped when popped
+        for (const Job& j : back) {
+            try {
+                const std::string stream = keys_.stream(j->priority);
+                std::vector<std::string_view> args{"EVAL", scripts::hand_back, "1", stream, group_name, options_.consumer, j->entry};
+                for (const auto& f : j->fields) args.push_back(f);
+                if (loop_conn_.command(args).integer() == 1) {
+                    counters_add(&WorkerCounters::handed_back);
+                    say("handed back " + j->envelope.task_id);
+                }
+            } catch (const RedisError& e) {
+                say(std::string("could not hand back (its lease will expire): ") + e.what());
+            }
+            release(j);
+        }
+        // Running tasks: heartbeat them until they complete, or until drain_timeout.
+        const auto until = Clock::now() + options_.drain_timeout;
+        auto last_heartbeat = Clock::now();
+        for (;;) {
+            {
+                std::unique_lock lock(held_mutex_);
+                if (held_.empty() || Clock::now() >= until) break;
+                slot_cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return held_.empty(); });
+            }
+            expire_hung(Clock::now());
+            if (Clock::now() - last_heartbeat >= options_.heartbeat) {
+                try {
+                    heartbeat();
+                } catch (const RedisError&) {
+                }
+                last_heartbeat = Clock::now();
+            }
+        }
+        // Past drain_timeout: a handler still running must not report into
+        // this object once run() has returned (it may be gone); its lease
+        // will expire and another worker will run the task again.
+        for (const Job& j : held_jobs()) {
+            if (j->phase.exchange(InFlight::done) != InFlight::done) say("gave up waiting for " + j->envelope.task_id);
+        }
+        // Wait for the completer to have sent what finished.
+        for (auto t = Clock::now() + std::chrono::seconds(5); Clock::now() < t;) {
+            {
+                std::lock_guard lock(done_mutex_);
+                if (done_queue_.empty()) break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        stop_completer();
+    }
+
+    WorkerOptions options_;
+    Keys keys_;
+    Connection loop_conn_;
+    Connection done_conn_;
+    std::size_t slots_ = 1;
+
+    mutable std::mutex held_mutex_;
+    std::condition_variable slot_cv_;
+    std::unordered_map<std::string, Job> held_;
+
+    std::mutex done_mutex_;
+    std::condition_variable_any done_cv_;
+    std::deque<Completion> done_queue_;
+    std::jthread completer_;
+
+    mutable std::mutex counters_mutex_;
+    WorkerCounters counters_;
+
+    // Last: its threads call into the members above, so it is destroyed (and
+    // joined) first.
+    WorkerPool<Job, void, Dist> pool_;
+};
+
+} // namespace taskdist::redis

@@ -1,0 +1,528 @@
+// The scale-out part against a real Redis server (started per test on a port
+// of its own): delivery, idempotency, errors, dead letters, leases,
+// hand-back at stop, a worker process killed mid-task, and Redis going away.
+#include "support.hpp"
+#include "redis_support.hpp"
+
+#include <taskdist/redis.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace test_support;
+using namespace std::chrono_literals;
+namespace rd = taskdist::redis;
+
+/// A Worker serving on its own thread until the object goes.
+template <class Task, class Result>
+class Serving {
+public:
+    template <class Handler>
+    Serving(Handler h, rd::WorkerOptions o) : worker_(std::move(h), std::move(o)) {
+        thread_ = std::jthread([this](std::stop_token st) { worker_.run(st); });
+    }
+    ~Serving() { stop(); }
+    void stop() {
+        if (thread_.joinable()) {
+            thread_.request_stop();
+            thread_.join();
+        }
+    }
+    rd::Worker<Task, Result>& worker() { return worker_; }
+
+private:
+    rd::Worker<Task, Result> worker_;
+    std::jthread thread_;
+};
+
+rd::WorkerOptions worker_options(const RedisServer& server, std::string name, std::size_t threads = 2) {
+    rd::WorkerOptions o;
+    o.redis = server.endpoint();
+    o.queue = "q";
+    o.consumer = std::move(name);
+    o.lease = 400ms;
+    o.block = 50ms;
+    o.pool.workers = threads;
+    return o;
+}
+
+rd::ClientOptions client_options(const RedisServer& server) {
+    rd::ClientOptions o;
+    o.redis = server.endpoint();
+    o.queue = "q";
+    o.block = 50ms;
+    return o;
+}
+
+std::int64_t stream_length(rd::Connection& c, const std::string& key) { return c.command({"XLEN", key}).integer(); }
+
+TEST_CASE("redis: 300 tasks from one client through two workers each resolve once with their own value") {
+    RedisServer server;
+    std::atomic<int> runs{0};
+    auto square = [&runs](std::int64_t x) {
+        runs.fetch_add(1);
+        return x * x;
+    };
+    Serving<std::int64_t, std::int64_t> a(square, worker_options(server, "a"));
+    Serving<std::int64_t, std::int64_t> b(square, worker_options(server, "b"));
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+
+    std::vector<taskdist::TaskHandle<std::int64_t>> handles;
+    for (std::int64_t i = 0; i < 300; ++i) handles.push_back(client.submit(i, {.priority = static_cast<int>(i % 3)}));
+    for (std::int64_t i = 0; i < 300; ++i) {
+        CAPTURE(i);
+        REQUIRE(handles[static_cast<std::size_t>(i)].wait_for(patience));
+        CHECK(handles[static_cast<std::size_t>(i)].get() == i * i);
+    }
+    CHECK(runs.load() == 300);
+    CHECK(client.pending() == 0);
+    CHECK(client.replies() == 300);
+    // Counters are bumped after a result is published: read them once stopped.
+    a.stop();
+    b.stop();
+    const auto ca = a.worker().counters(), cb = b.worker().counters();
+    CHECK(ca.completed + cb.completed == 300);
+    CHECK(ca.taken + cb.taken == 300);
+    CHECK(ca.dead_lettered + cb.dead_lettered == 0);
+    // Each ran its share on its local pool.
+    CHECK(a.worker().pool_stats().completed + b.worker().pool_stats().completed == 300);
+    // Completed entries are deleted, not trimmed: the streams are empty again.
+    rd::Connection c(server.endpoint());
+    for (int p = 0; p < 3; ++p) CHECK(stream_length(c, rd::Keys("q").stream(p)) == 0);
+}
+
+TEST_CASE("redis: strings and byte vectors cross intact, and void results resolve") {
+    RedisServer server;
+    Serving<std::string, std::vector<std::uint8_t>> w(
+        [](const std::string& s) { return std::vector<std::uint8_t>(s.rbegin(), s.rend()); }, worker_options(server, "w"));
+    rd::Client<std::string, std::vector<std::uint8_t>> client(client_options(server));
+    const std::string binary("a\0b\nc\xff", 6);
+    auto h = client.submit(binary);
+    REQUIRE(h.wait_for(patience));
+    CHECK(h.get() == std::vector<std::uint8_t>(binary.rbegin(), binary.rend()));
+
+    std::atomic<int> seen{0};
+    Serving<std::int32_t, void> v([&seen](std::int32_t x) { seen.fetch_add(x); },
+                                  [&] {
+                                      auto o = worker_options(server, "v");
+                                      o.queue = "void";
+                                      return o;
+                                  }());
+    auto co = client_options(server);
+    co.queue = "void";
+    rd::Client<std::int32_t, void> vc(co);
+    auto hv = vc.submit(41);
+    REQUIRE(hv.wait_for(patience));
+    hv.get();
+    CHECK(seen.load() == 41);
+}
+
+TEST_CASE("redis: the same id submitted twice is queued once; both handles get the one result, and a later "
+          "duplicate resolves at once") {
+    RedisServer server;
+    std::atomic<int> runs{0};
+    Gate gate;
+    Serving<std::int64_t, std::int64_t> w(
+        [&](std::int64_t x) {
+            runs.fetch_add(1);
+            gate.wait();
+            return x + 1;
+        },
+        worker_options(server, "w"));
+    const auto open = gate.open_on_exit();
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    auto first = client.submit(10, {.id = "order-7"});
+    auto second = client.submit(99, {.id = "order-7"});  // same id: not queued, whatever the body
+    gate.open();
+    REQUIRE(first.wait_for(patience));
+    REQUIRE(second.wait_for(patience));
+    CHECK(first.get() == 11);
+    CHECK(second.get() == 11);
+
+    auto later = client.submit(5, {.id = "order-7"});
+    REQUIRE(later.wait_for(patience));
+    CHECK(later.get() == 11);
+    CHECK(runs.load() == 1);
+    CHECK(w.worker().counters().taken == 1);
+}
+
+TEST_CASE("redis: higher priority levels are served first: queued high tasks all run before queued low ones") {
+    RedisServer server;
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    rd::Connection c(server.endpoint());
+    rd::ensure_groups(c, rd::Keys("q"), 3);
+    std::vector<taskdist::TaskHandle<std::int64_t>> hs;
+    // Interleaved submissions: even ids low (0), odd ids high (2).
+    for (std::int64_t i = 0; i < 20; ++i) hs.push_back(client.submit(i, {.priority = i % 2 ? 2 : 0}));
+
+    std::mutex m;
+    std::vector<std::int64_t> order;
+    auto o = worker_options(server, "one", 1);
+    o.slots = 1;  // one at a time, so the order is the reading order
+    Serving<std::int64_t, std::int64_t> w(
+        [&](std::int64_t x) {
+            std::lock_guard lock(m);
+            order.push_back(x);
+            return x;
+        },
+        o);
+    for (auto& h : hs) REQUIRE(h.wait_for(patience));
+    std::lock_guard lock(m);
+    REQUIRE(order.size() == 20);
+    for (std::size_t k = 0; k < 10; ++k) CHECK(order[k] % 2 == 1);   // the high ones, first
+    for (std::size_t k = 10; k < 20; ++k) CHECK(order[k] % 2 == 0);  // then the low ones
+    // Within a level, in submission order.
+    CHECK(std::is_sorted(order.begin(), order.begin() + 10));
+    CHECK(std::is_sorted(order.begin() + 10, order.end()));
+}
+
+TEST_CASE("redis: a worker that lost its lease has its late result dropped, and it does not acknowledge the new "
+          "owner's delivery") {
+    RedisServer server;
+    rd::Client<std::int64_t, std::string> client(client_options(server));
+    Gate gate;
+    std::promise<void> running;
+    auto oa = worker_options(server, "partitioned", 1);
+    Serving<std::int64_t, std::string> a(
+        [&](std::int64_t) {
+            running.set_value();
+            gate.wait();
+            return std::string("from partitioned");
+        },
+        oa);
+    const auto open = gate.open_on_exit();
+    auto h = client.submit(1);
+    auto started = running.get_future();
+    REQUIRE(arrives(started));
+
+    // Another worker takes the entry over, as if the first had gone silent.
+    rd::Connection c(server.endpoint());
+    const std::string stream = rd::Keys("q").stream(1);
+    rd::Reply pending = c.command({"XPENDING", stream, "workers", "-", "+", "10"});
+    REQUIRE(pending.size() == 1);
+    const std::string entry(pending[0][0].str());
+    c.command({"XCLAIM", stream, "workers", "new-owner", "0", entry});
+
+    gate.open();  // the first worker finishes late
+    for (int i = 0; i < 1000 && a.worker().counters().superseded == 0; ++i) std::this_thread::sleep_for(5ms);
+    CHECK(a.worker().counters().superseded == 1);
+    CHECK(a.worker().counters().completed == 0);
+    CHECK_FALSE(h.ready());
+    // Still pending, for the new owner: the late result did not acknowledge it.
+    rd::Reply still = c.command({"XPENDING", stream, "workers", "-", "+", "10"});
+    REQUIRE(still.size() == 1);
+    CHECK(std::string(still[0][1].str()) == "new-owner");
+    a.stop();  // so that it cannot be the one that takes the task over next
+
+    // The new owner goes silent too; a healthy worker takes over and its result is the one delivered.
+    Serving<std::int64_t, std::string> b([](std::int64_t) { return std::string("from healthy"); },
+                                         worker_options(server, "healthy", 1));
+    REQUIRE(h.wait_for(patience));
+    CHECK(h.get() == "from healthy");
+    CHECK(client.replies() == 1);
+}
+
+TEST_CASE("redis: a duplicate submitted by another client while the task runs gets the one result too") {
+    RedisServer server;
+    std::atomic<int> runs{0};
+    Gate gate;
+    std::promise<void> running;
+    Serving<std::int64_t, std::int64_t> w(
+        [&](std::int64_t x) {
+            if (runs.fetch_add(1) == 0) running.set_value();
+            gate.wait();
+            return x * 3;
+        },
+        worker_options(server, "w"));
+    const auto open = gate.open_on_exit();
+    rd::Client<std::int64_t, std::int64_t> first(client_options(server));
+    rd::Client<std::int64_t, std::int64_t> second(client_options(server));
+    auto h1 = first.submit(5, {.id = "shared-job"});
+    auto started = running.get_future();
+    REQUIRE(arrives(started));
+    auto h2 = second.submit(5, {.id = "shared-job"});  // in flight: not queued again
+    gate.open();
+    REQUIRE(h1.wait_for(patience));
+    REQUIRE(h2.wait_for(patience));
+    CHECK(h1.get() == 15);
+    CHECK(h2.get() == 15);
+    CHECK(runs.load() == 1);
+    CHECK(first.replies() == 1);
+    CHECK(second.replies() == 1);
+}
+
+TEST_CASE("redis: a handler's exception arrives as RemoteTaskError; a timeout as TaskTimeout") {
+    RedisServer server;
+    Serving<std::int64_t, std::int64_t> w(
+        [](std::int64_t x, taskdist::TaskContext& ctx) -> std::int64_t {
+            if (x == 1) throw std::out_of_range("no such account");
+            if (x == 2) {
+                while (!ctx.stop_requested()) std::this_thread::sleep_for(1ms);
+            }
+            return x;
+        },
+        worker_options(server, "w"));
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    auto thrown = client.submit(1);
+    auto slow = client.submit(2, {.timeout = 50ms});
+    auto fine = client.submit(3, {.timeout = 5s});
+    REQUIRE(thrown.wait_for(patience));
+    REQUIRE(slow.wait_for(patience));
+    REQUIRE(fine.wait_for(patience));
+    try {
+        (void)thrown.get();
+        FAIL("expected RemoteTaskError");
+    } catch (const rd::RemoteTaskError& e) {
+        CHECK(std::string(e.what()).find("no such account") != std::string::npos);
+        CHECK(std::string(e.what()).find("out_of_range") != std::string::npos);
+    }
+    CHECK(outcome_of(slow) == "TaskTimeout");
+    CHECK(fine.get() == 3);
+}
+
+TEST_CASE("redis: corrupt messages are dead-lettered with their reason and the worker keeps serving") {
+    RedisServer server;
+    Serving<std::int64_t, std::int64_t> w([](std::int64_t x) { return -x; }, worker_options(server, "w"));
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    auto first = client.submit(1);
+    REQUIRE(await(first) == -1);  // the group exists and the worker serves
+
+    rd::Connection c(server.endpoint());
+    const rd::Keys keys("q");
+    const std::string reply = keys.reply(client.client_id());
+    c.command({"XADD", keys.stream(1), "*", "garbage", "yes"});                                         // no version
+    c.command({"XADD", keys.stream(1), "*", "v", "9", "id", "x", "reply", reply, "body", "12345678"});  // future format
+    c.command({"XADD", keys.stream(1), "*", "v", "1", "id", "short", "reply", reply, "body", "abc"});   // 3 bytes, not 8
+    auto after = client.submit(2);
+    REQUIRE(after.wait_for(patience));
+    CHECK(after.get() == -2);
+
+    // All three reach the dead-letter stream, each with a reason.
+    std::string reasons;
+    for (int i = 0; i < 500 && stream_length(c, keys.dead()) < 3; ++i) std::this_thread::sleep_for(10ms);
+    rd::Reply dead = c.command({"XRANGE", keys.dead(), "-", "+"});
+    REQUIRE(dead.size() == 3);
+    for (std::size_t i = 0; i < dead.size(); ++i) {
+        const auto reason = rd::field(dead[i][1], "reason");
+        REQUIRE(reason.has_value());
+        reasons += std::string(*reason) + "\n";
+    }
+    INFO(reasons);
+    CHECK(reasons.find("no format version") != std::string::npos);
+    CHECK(reasons.find("format version '9'") != std::string::npos);
+    CHECK(reasons.find("expected 8 bytes") != std::string::npos);
+    w.stop();  // counters are bumped after the script: read them once stopped
+    CHECK(w.worker().counters().dead_lettered == 3);
+    for (int p = 0; p < 3; ++p) CHECK(stream_length(c, keys.stream(p)) == 0);
+}
+
+TEST_CASE("redis: a task whose workers keep dying is dead-lettered after max_deliveries and its caller gets "
+          "DeadLettered") {
+    RedisServer server;
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    rd::Connection c(server.endpoint());
+    const rd::Keys keys("q");
+    rd::ensure_groups(c, keys, 3);
+    auto h = client.submit(7, {.id = "poison"});
+
+    // Two workers take it and die (read, never complete): deliveries 1 and 2.
+    c.command({"XREADGROUP", "GROUP", "workers", "dead-1", "COUNT", "1", "STREAMS", keys.stream(1), ">"});
+    std::this_thread::sleep_for(450ms);
+    c.command({"XAUTOCLAIM", keys.stream(1), "workers", "dead-2", "400", "0-0", "COUNT", "1"});
+    std::this_thread::sleep_for(450ms);
+
+    std::atomic<int> runs{0};
+    auto o = worker_options(server, "survivor");
+    o.max_deliveries = 2;
+    Serving<std::int64_t, std::int64_t> w(
+        [&](std::int64_t x) {
+            runs.fetch_add(1);
+            return x;
+        },
+        o);
+    REQUIRE(h.wait_for(patience));
+    try {
+        (void)h.get();
+        FAIL("expected DeadLettered");
+    } catch (const rd::DeadLettered& e) {
+        CHECK(std::string(e.what()).find("delivered 3 times") != std::string::npos);
+    }
+    CHECK(runs.load() == 0);
+    CHECK(stream_length(c, keys.dead()) == 1);
+}
+
+TEST_CASE("redis: a lease kept alive by heartbeats is not taken over, however long the task runs") {
+    RedisServer server;
+    std::atomic<int> runs{0};
+    auto slow = [&](std::int64_t x) {
+        runs.fetch_add(1);
+        std::this_thread::sleep_for(1500ms);  // the work: almost 4 leases long
+        return x;
+    };
+    auto oa = worker_options(server, "holder", 1);
+    oa.heartbeat = 100ms;
+    Serving<std::int64_t, std::int64_t> a(slow, oa);
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    auto h = client.submit(1);
+    for (int i = 0; i < 500 && a.worker().counters().taken == 0; ++i) std::this_thread::sleep_for(5ms);
+    REQUIRE(a.worker().counters().taken == 1);
+    Serving<std::int64_t, std::int64_t> b(slow, worker_options(server, "idle-thief", 1));
+    REQUIRE(h.wait_for(patience));
+    CHECK(h.get() == 1);
+    CHECK(runs.load() == 1);
+    CHECK(b.worker().counters().reclaimed == 0);
+}
+
+TEST_CASE("redis: a worker stopping cleanly hands back what it took but never started, and finishes the rest") {
+    RedisServer server;
+    Gate gate;
+    std::atomic<int> started{0};
+    auto o = worker_options(server, "leaving", 1);
+    o.slots = 4;  // takes 4, runs 1 at a time
+    std::map<std::int64_t, int> ran_by_leaving;
+    std::mutex m;
+    auto first = std::make_unique<Serving<std::int64_t, std::int64_t>>(
+        [&](std::int64_t x) {
+            started.fetch_add(1);
+            {
+                std::lock_guard lock(m);
+                ++ran_by_leaving[x];
+            }
+            gate.wait();
+            return x * 10;
+        },
+        o);
+    const auto open = gate.open_on_exit();
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    std::vector<taskdist::TaskHandle<std::int64_t>> hs;
+    for (std::int64_t i = 0; i < 4; ++i) hs.push_back(client.submit(i));
+    for (int i = 0; i < 1000 && (first->worker().counters().taken < 4 || started.load() < 1); ++i) std::this_thread::sleep_for(5ms);
+    REQUIRE(first->worker().counters().taken == 4);
+    REQUIRE(started.load() == 1);
+
+    // Stop while one runs and three wait: the three go back at once, then the
+    // running one is let finish.
+    std::thread stopper([&] { first->stop(); });
+    for (int i = 0; i < 6000 && first->worker().counters().handed_back < 3; ++i) std::this_thread::sleep_for(5ms);
+    CHECK(started.load() == 1);
+    gate.open();
+    stopper.join();
+    CHECK(first->worker().counters().handed_back == 3);
+    CHECK(first->worker().counters().completed == 1);
+
+    std::atomic<int> second_runs{0};
+    Serving<std::int64_t, std::int64_t> second(
+        [&](std::int64_t x) {
+            second_runs.fetch_add(1);
+            return x * 10;
+        },
+        worker_options(server, "staying"));
+    for (std::int64_t i = 0; i < 4; ++i) {
+        REQUIRE(hs[static_cast<std::size_t>(i)].wait_for(patience));
+        CHECK(hs[static_cast<std::size_t>(i)].get() == i * 10);
+    }
+    CHECK(second_runs.load() == 3);  // no lease wait: handed back, not abandoned
+    CHECK(second.worker().counters().reclaimed == 0);
+}
+
+TEST_CASE("redis: with the server gone, submit throws RedisError and workers keep retrying; when it is back, "
+          "work resumes") {
+    RedisServer server;
+    Serving<std::int64_t, std::int64_t> w([](std::int64_t x) { return x + 100; }, worker_options(server, "w"));
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    auto before = client.submit(1);
+    REQUIRE(await(before) == 101);
+
+    server.stop();
+    CHECK_THROWS_AS(client.submit(2), rd::RedisError);
+    for (int i = 0; i < 6000 && w.worker().counters().redis_errors == 0; ++i) std::this_thread::sleep_for(5ms);
+    CHECK(w.worker().counters().redis_errors > 0);
+
+    server.start();  // empty: no persistence
+    auto h = client.submit(3);
+    REQUIRE(h.wait_for(patience));
+    CHECK(h.get() == 103);
+}
+
+#if defined(TASKDIST_REDIS_WORKER_PROC)
+TEST_CASE("redis: three worker processes, one killed with SIGKILL while it holds tasks: every result arrives once, "
+          "and the killed worker's tasks ran again elsewhere") {
+    RedisServer server;
+    const std::string port = std::to_string(server.port());
+    // p1's tasks take 50 ms, so that when it is killed both its threads are
+    // inside one; the others' take 2 ms.
+    std::vector<pid_t> workers;
+    workers.push_back(spawn({TASKDIST_REDIS_WORKER_PROC, port, "p1", "50"}));
+    workers.push_back(spawn({TASKDIST_REDIS_WORKER_PROC, port, "p2", "2"}));
+    workers.push_back(spawn({TASKDIST_REDIS_WORKER_PROC, port, "p3", "2"}));
+    struct Reap {
+        std::vector<pid_t>& pids;
+        ~Reap() {
+            for (pid_t p : pids) {
+                ::kill(p, SIGKILL);
+                ::waitpid(p, nullptr, 0);
+            }
+        }
+    } reap{workers};
+
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    constexpr std::int64_t n = 1000;
+    std::vector<taskdist::TaskHandle<std::int64_t>> hs;
+    for (std::int64_t i = 0; i < n; ++i) hs.push_back(client.submit(i, {.id = "t" + std::to_string(i)}));
+
+    // Kill p1 once it has run some tasks and holds more.
+    rd::Connection c(server.endpoint());
+    for (int i = 0; i < 3000; ++i) {
+        const rd::Reply r = c.command({"HGET", "test:ran-by", "p1"});
+        if (!r.is_nil() && std::stoll(std::string(r.str())) >= 4) break;
+        std::this_thread::sleep_for(5ms);
+    }
+    const rd::Reply held = c.command({"XPENDING", rd::Keys("q").stream(1), "workers", "-", "+", "100", "p1"});
+    ::kill(workers[0], SIGKILL);
+    ::waitpid(workers[0], nullptr, 0);
+    workers.erase(workers.begin());
+    INFO("p1 held " << held.size() << " tasks when killed");
+    REQUIRE(held.size() > 0);
+
+    std::set<std::int64_t> wrong;
+    for (std::int64_t i = 0; i < n; ++i) {
+        auto& h = hs[static_cast<std::size_t>(i)];
+        REQUIRE(h.wait_for(patience));
+        if (h.get() != 2 * i) wrong.insert(i);
+    }
+    CHECK(wrong.empty());
+    CHECK(client.pending() == 0);
+    CHECK(client.replies() == static_cast<std::uint64_t>(n));  // no task answered twice
+    // Every task ran at least once; the ones p1 held ran again after it died.
+    std::size_t reran = 0;
+    std::size_t reran_not_by_p1 = 0;
+    const rd::Reply runs = c.command({"HGETALL", "test:runs"});
+    std::size_t tasks_run = 0;
+    for (std::size_t k = 0; k + 1 < runs.size(); k += 2) {
+        ++tasks_run;
+        if (std::stoll(std::string(runs[k + 1].str())) < 2) continue;
+        ++reran;
+        // Only p1's death makes a task run twice: p1 must have started it.
+        if (c.command({"HEXISTS", "test:started:p1", std::string(runs[k].str())}).integer() != 1) ++reran_not_by_p1;
+    }
+    CHECK(tasks_run == static_cast<std::size_t>(n));
+    CHECK(reran >= 1);
+    CHECK(reran_not_by_p1 == 0);
+}
+#endif
+
+} // namespace
