@@ -48,12 +48,12 @@ struct ClientOptions {
     std::string queue = "default";
     /// Priority levels (streams) of the queue: must match the workers'.
     int priorities = 3;
-    /// Names this client's reply stream; empty: host, process and 64 random
+    /// Names this client's reply list; empty: host, process and 64 random
     /// bits. Two live clients must not share one.
     std::string client_id = {};
     /// How long task ids (idempotency) and delivered results are remembered.
     std::chrono::milliseconds result_ttl = std::chrono::hours(1);
-    /// Longest blocking read of the reply stream (the reader's stop latency).
+    /// Longest blocking read of the reply list (the reader's stop latency).
     std::chrono::milliseconds block{100};
 };
 
@@ -118,7 +118,7 @@ public:
 
     /// Tasks submitted and not resolved yet.
     std::size_t pending() const { return core_->pending(); }
-    /// Result records read from this client's reply stream so far: one per
+    /// Result records read from this client's reply list so far: one per
     /// task queued (duplicates share one), never more.
     std::uint64_t replies() const noexcept { return core_->replies.load(std::memory_order_relaxed); }
     const std::string& client_id() const noexcept { return core_->id; }
@@ -365,37 +365,32 @@ private:
         }
 
         void read_replies(std::stop_token st) {
-            std::string last = "0-0";
-            const std::string block = std::to_string(options.block.count());
+            char block[32];
+            std::snprintf(block, sizeof block, "%.3f", static_cast<double>(options.block.count()) / 1000.0);
             while (!st.stop_requested()) {
                 try {
-                    Reply r = read_conn.command({"XREAD", "COUNT", "256", "BLOCK", block, "STREAMS", reply_key, last});
-                    if (r.is_nil() || r.size() == 0) continue;
-                    const Reply::View entries = r[0][1];
-                    std::vector<std::string> seen;
-                    for (std::size_t i = 0; i < entries.size(); ++i) {
-                        const Reply::View e = entries[i];
-                        last = std::string(e[0].str());
-                        seen.push_back(last);
-                        replies.fetch_add(1, std::memory_order_relaxed);
-                        const Reply::View fields = e[1];
-                        const auto task_id = field(fields, "id");
-                        const auto status = field(fields, "status");
-                        const auto body = field(fields, "body");
-                        if (!task_id || !status || !body) continue;
-                        const auto parsed = parse_status(*status);
-                        deliver(std::string(*task_id), parsed.value_or(Status::error),
-                                parsed ? *body : std::string_view("taskdist::redis: unknown status"));
+                    // What is there, up to 256 at once; else wait for one.
+                    Reply r = read_conn.command({"LPOP", reply_key, "256"});
+                    if (r.is_nil()) {
+                        r = read_conn.command({"BLPOP", reply_key, block});
+                        if (r.is_nil()) continue;
+                        take_record(r[1].str());
+                        continue;
                     }
-                    // Read once, and the stream is this client's alone: drop
-                    // everything before the last entry read (whole nodes at a
-                    // time, cheaper than deleting entries one by one).
-                    if (!seen.empty()) read_conn.command({"XTRIM", reply_key, "MINID", seen.back()});
+                    for (std::size_t i = 0; i < r.size(); ++i) take_record(r[i].str());
                 } catch (const RedisError&) {
-                    // Redis went away: try again shortly; replies wait in the stream.
+                    // Redis went away: try again shortly; replies wait in the list.
                     for (int i = 0; i < 10 && !st.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
                 }
             }
+        }
+
+        void take_record(std::string_view raw) {
+            replies.fetch_add(1, std::memory_order_relaxed);
+            const ReplyRecord rec = parse_reply_record(raw);
+            if (rec.task_id.empty()) return;  // unreadable: nothing to resolve
+            deliver(std::string(rec.task_id), rec.status.value_or(Status::error),
+                    rec.status ? rec.body : std::string_view("taskdist::redis: unreadable result record"));
         }
 
         ClientOptions options;

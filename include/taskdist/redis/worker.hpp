@@ -573,7 +573,7 @@ private:
         for (std::size_t i = 0; i < fields.size(); ++i) {
             flat.emplace_back(fields[i].type() == REDIS_REPLY_STRING ? fields[i].str() : std::string_view());
         }
-        // Tell a client only through one of this queue's reply streams.
+        // Tell a client only through one of this queue's reply lists.
         const std::string reply_prefix = keys_.prefix + "reply:";
         if (auto r = field(fields, "reply"); r && r->size() > reply_prefix.size() && r->substr(0, reply_prefix.size()) == reply_prefix) {
             reply = std::string(*r);
