@@ -282,7 +282,7 @@ TEST_CASE("per-worker figures sum to the pool's totals, and RoundRobin's split i
             if (id % 5 == 0) throw std::runtime_error("five");
             return id;
         },
-        {.workers = n});
+        {.workers = n, .wait_sampling = 1});
     std::vector<taskdist::TaskHandle<int>> handles;
     for (int id = 0; id < tasks; ++id) handles.push_back(pool.submit(id));
     pool.wait_idle();
@@ -468,7 +468,7 @@ TEST_CASE("run latency reflects the handler's work: percentiles ordered, none be
             spin_for(work);
             return id;
         },
-        {.workers = 2});
+        {.workers = 2, .wait_sampling = 1});
     for (int id = 0; id < tasks; ++id) pool.post(id);
     pool.wait_idle();
     const taskdist::PoolStats s = pool.stats();
@@ -492,6 +492,29 @@ TEST_CASE("run latency reflects the handler's work: percentiles ordered, none be
     for (const auto& w : s.per_worker) busy += w.busy_time;
     CAPTURE(busy.count());
     CHECK(busy >= tasks * work);
+}
+
+TEST_CASE("queue wait is measured for one task in wait_sampling per thread, and for every task when the "
+          "distributor reads submit times") {
+    constexpr int tasks = 400;
+    taskdist::WorkerPool<int, int> sampled([](int id) { return id; }, {.workers = 2, .wait_sampling = 4});
+    for (int id = 0; id < tasks; ++id) sampled.post(id);
+    sampled.wait_idle();
+    const taskdist::PoolStats s = sampled.stats();
+    CHECK(s.run.count == static_cast<std::uint64_t>(tasks));
+    CHECK(s.wait.count == static_cast<std::uint64_t>(tasks / 4));  // any 400 ticks in a row hold 100 multiples of 4
+    check_balanced(s);
+
+    taskdist::WorkerPool<int, int, taskdist::Priority> priority([](int id) { return id; }, {.workers = 2});
+    for (int id = 0; id < tasks; ++id) priority.post(id);
+    priority.wait_idle();
+    CHECK(priority.stats().wait.count == static_cast<std::uint64_t>(tasks));
+    static_assert(taskdist::reads_submit_time<taskdist::Priority>);
+    static_assert(!taskdist::reads_submit_time<taskdist::SharedQueue>);
+    auto never_sampled = [] {
+        return taskdist::WorkerPool<int, int>([](int id) { return id; }, {.workers = 1, .wait_sampling = 0});
+    };
+    CHECK_THROWS_AS(never_sampled(), std::invalid_argument);
 }
 
 TEST_CASE("with measure_timing off the counts stay exact and every timing figure stays zero") {
@@ -521,7 +544,7 @@ TEST_CASE("wait latency runs from submit to start: a task queued behind a held w
             }
             return id;
         },
-        {.workers = 1});
+        {.workers = 1, .wait_sampling = 1});
     const auto open = gate.open_on_exit();
     pool.post(0);
     REQUIRE(started.get_future().wait_for(patience) == std::future_status::ready);

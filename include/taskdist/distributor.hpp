@@ -154,6 +154,20 @@ concept DistributorFor =
         { cq.queued(w) } -> std::convertible_to<std::size_t>;                              // 6
     };
 
+/// Whether policy D reads TaskInfo::submitted_at. True unless D declares
+/// `static constexpr bool reads_submit_time = false;`: the pool then reads
+/// the clock at submit only for the tasks whose queue wait it samples
+/// (PoolOptions::wait_sampling), and submitted_at of the others is the
+/// clock's epoch.
+template <class D>
+inline constexpr bool reads_submit_time = [] {
+    if constexpr (requires { D::reads_submit_time; }) {
+        return static_cast<bool>(D::reads_submit_time);
+    } else {
+        return true;
+    }
+}();
+
 /// A policy usable with any task type; every shipped distributor is checked
 /// against it with a static_assert.
 template <class D>

@@ -143,12 +143,18 @@ struct PoolOptions {
 
     // ---- statistics ------------------------------------------------------
 
-    /// Measure queue wait, run time, busy time and throughput: one clock read
-    /// per task on its worker (where tasks follow each other back to back,
+    /// Measure queue wait (sampled, see wait_sampling), run time, busy time
+    /// and throughput: one clock read per task on its worker (where tasks follow each other back to back,
     /// the end of one is the start of the next). Off: those figures stay
     /// zero and the counts are still exact; for pools whose tasks are so
     /// short that a clock read shows.
     bool measure_timing = true;
+    /// Queue wait is measured for one task in this many per submitting
+    /// thread (1: every task); reading the clock at submit is most of what
+    /// timing costs a producer. Every task is stamped anyway when the
+    /// distributor reads TaskInfo::submitted_at (Priority) or an observer is
+    /// set. 0 is rejected.
+    std::uint32_t wait_sampling = 8;
 };
 
 /// Settings of one submit()/post(). Distributors read what they need.

@@ -155,7 +155,7 @@ private:
                                           ? new detail::BoxedState<detail::Thunk, R>(std::move(thunk))
                                           : new detail::TaskState<R>();
         std::optional<TaskHandle<R>> handle(detail::make_handle(state));
-        if (core_->push(Item{std::move(thunk), detail::StateRef<detail::TaskStateBase>(state), detail::now_ns()},
+        if (core_->push(Item{std::move(thunk), detail::StateRef<detail::TaskStateBase>(state), 0},
                         options, throw_if_full) == Core::Pushed::refused) {
             handle.reset();
         }
@@ -171,7 +171,7 @@ private:
         });
         detail::StateRef<detail::TaskStateBase> state;
         if (core_->needs_state(options)) state = detail::StateRef<detail::TaskStateBase>(new detail::TaskState<void>(1, true));
-        return core_->push(Item{std::move(thunk), std::move(state), detail::now_ns()}, options, throw_if_full) !=
+        return core_->push(Item{std::move(thunk), std::move(state), 0}, options, throw_if_full) !=
                Core::Pushed::refused;
     }
 

@@ -399,7 +399,7 @@ private:
                                                ? new detail::BoxedState<Task, Result>(std::move(task))
                                                : new detail::TaskState<Result>();
         std::optional<TaskHandle<Result>> handle(detail::make_handle(state));
-        if (core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), detail::now_ns()},
+        if (core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), 0},
                         options, throw_if_full) == Core::Pushed::refused) {
             handle.reset();
         }
@@ -410,7 +410,7 @@ private:
         check(options);
         detail::StateRef<detail::TaskState<Result>> state;
         if (core_->needs_state(options)) state = detail::StateRef<detail::TaskState<Result>>(new detail::TaskState<Result>(1, true));
-        return core_->push(Item{std::move(task), std::move(state), detail::now_ns()}, options, throw_if_full) !=
+        return core_->push(Item{std::move(task), std::move(state), 0}, options, throw_if_full) !=
                Core::Pushed::refused;
     }
 

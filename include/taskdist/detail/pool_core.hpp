@@ -230,6 +230,7 @@ public:
     /// the task, push() throws QueueFull, or returns `refused` when
     /// `throw_if_full` is false (the item is then left untouched).
     Pushed push(Item&& item, const SubmitOptions& opts, bool throw_if_full = true) {
+        if (stamps_every_task_ || sampled_now()) item.submitted_ns = now_ns();
         TaskStateBase* st = item.state.get();
         TaskInfo info{opts.priority, opts.key, to_time_point(item.submitted_ns)};
         if (st) {
@@ -813,7 +814,9 @@ private:
         const bool timed = options_.measure_timing;
         const bool limited = st && (st->timeout_ns_ || st->deadline_ns_);
         const std::int64_t start = taken ? taken : (timed || limited) ? now_ns() : 0;
-        if (timed) s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - popped.submitted_ns)));
+        if (timed && popped.submitted_ns) {
+            s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - popped.submitted_ns)));
+        }
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
         left_queue();  // after `started`: a snapshot never sees its place taken twice
         if (observer_ && st) [[unlikely]] {
@@ -1974,6 +1977,7 @@ private:
             throw std::invalid_argument("taskdist: PoolOptions durations must not be negative");
         }
         if (o.broken_after == 0) throw std::invalid_argument("taskdist: PoolOptions::broken_after must be at least 1");
+        if (o.wait_sampling == 0) throw std::invalid_argument("taskdist: PoolOptions::wait_sampling must be at least 1");
         if (o.block_timeout.count() < 0) throw std::invalid_argument("taskdist: PoolOptions::block_timeout must not be negative");
         if (o.overflow != Overflow::block && o.overflow != Overflow::reject && o.overflow != Overflow::caller_runs &&
             o.overflow != Overflow::drop_oldest) {
@@ -1985,6 +1989,17 @@ private:
     PoolOptions options_;
     /// options_.observer's target, or null: what the hot path tests.
     PoolObserver* const observer_ = options_.observer.get();
+    /// Whether push() reads the clock for every task: someone reads
+    /// TaskInfo::submitted_at, or every queue wait is measured.
+    const bool stamps_every_task_ =
+        reads_submit_time<Dist> || observer_ != nullptr || (options_.measure_timing && options_.wait_sampling == 1);
+
+    /// True for one submission in wait_sampling per thread, when timing.
+    bool sampled_now() const noexcept {
+        if (!options_.measure_timing) return false;
+        thread_local std::uint32_t tick = 0;
+        return ++tick % options_.wait_sampling == 0;
+    }
     /// Worker slots: the most workers the pool can have (max_workers).
     const std::size_t cap_ = options_.max_workers;
     std::unique_ptr<WorkerSlot[]> slots_;

@@ -15,6 +15,7 @@ namespace taskdist {
 /// without locks, so two producers racing may pick the same worker. No
 /// settings.
 struct LeastBusy {
+    static constexpr bool reads_submit_time = false;
     template <class Item>
     class queue {
     public:

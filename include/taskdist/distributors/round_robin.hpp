@@ -15,6 +15,7 @@ namespace taskdist {
 /// counter). Predictable, but not work-conserving: a task queued behind a
 /// slow one waits for it. No settings.
 struct RoundRobin {
+    static constexpr bool reads_submit_time = false;
     template <class Item>
     class queue {
     public:

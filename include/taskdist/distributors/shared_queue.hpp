@@ -17,6 +17,7 @@ namespace taskdist {
 /// behind a slow one. FIFO per submitting thread; across threads, roughly.
 /// No settings.
 struct SharedQueue {
+    static constexpr bool reads_submit_time = false;
     template <class Item>
     class queue {
     public:

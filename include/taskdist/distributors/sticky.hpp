@@ -15,6 +15,7 @@ namespace taskdist {
 /// when the worker set changes, only the keys of the worker that came or went
 /// move. Tasks without a key go to the least busy worker.
 struct Sticky {
+    static constexpr bool reads_submit_time = false;
     /// Mixed into every score; pools with different seeds spread keys differently.
     std::uint64_t seed = 0x9e3779b97f4a7c15ull;
 
