@@ -10,7 +10,7 @@
 #include <taskdist/fmt.hpp>
 #include <taskdist/taskdist.hpp>
 
-#include "cli.hpp"
+#include "data_analysis_options.hpp"
 
 #include <fmt/format.h>
 
@@ -33,21 +33,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Args {
-    std::string input;
-    long rows = 400'000;
-    long chunk_rows = 20'000;
-    long workers = 4;
-};
-
-cli::Parser parser(Args& a) {
-    cli::Parser p;
-    p.text("--input", a.input)
-        .whole("--rows", a.rows, 1, 100'000'000)
-        .whole("--chunk-rows", a.chunk_rows, 1, 100'000'000)
-        .whole("--workers", a.workers, 1, 256);
-    return p;
-}
+using data_analysis::Args;
+using data_analysis::parser;
 
 // ---- the data --------------------------------------------------------------------
 

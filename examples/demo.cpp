@@ -9,16 +9,17 @@
 // Usage: demo [--requests N] [--workers N] [--quiet]
 #include <taskdist/taskdist.hpp>
 
+#include "demo_options.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -142,32 +143,19 @@ Row replay(const char* name, const std::vector<Request>& trace, const Settings& 
     return row;
 }
 
-std::size_t parse_count(const char* flag, const char* text, std::size_t max) {
-    char* end = nullptr;
-    unsigned long long v = std::strtoull(text ? text : "", &end, 10);
-    if (!text || *text == '\0' || *end != '\0' || v == 0 || v > max) {
-        std::fprintf(stderr, "demo: %s wants a whole number from 1 to %zu, got '%s'\n", flag, max, text ? text : "");
-        std::exit(2);
-    }
-    return static_cast<std::size_t>(v);
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
     Settings s;
     s.live = isatty(STDOUT_FILENO) != 0;
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--requests") == 0) {
-            s.requests = parse_count("--requests", i + 1 < argc ? argv[++i] : nullptr, 1'000'000);
-        } else if (std::strcmp(argv[i], "--workers") == 0) {
-            s.workers = parse_count("--workers", i + 1 < argc ? argv[++i] : nullptr, 256);
-        } else if (std::strcmp(argv[i], "--quiet") == 0) {
-            s.live = false;
-        } else {
-            std::fprintf(stderr, "usage: demo [--requests N] [--workers N] [--quiet]\n");
-            return 2;
-        }
+    try {
+        const demo::Options o = demo::parse_options(std::vector<std::string_view>(argv + 1, argv + argc));
+        s.requests = o.requests;
+        s.workers = o.workers;
+        if (o.quiet) s.live = false;
+    } catch (const cli::UsageError& e) {
+        std::fprintf(stderr, "demo: %s (usage: %s)\n", e.what(), demo::usage);
+        return 2;
     }
 
     const auto trace = make_trace(s);

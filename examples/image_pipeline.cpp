@@ -10,7 +10,7 @@
 #include <taskdist/fmt.hpp>
 #include <taskdist/taskdist.hpp>
 
-#include "cli.hpp"
+#include "image_pipeline_options.hpp"
 
 #include <fmt/format.h>
 #include <png.h>
@@ -33,25 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-struct Args {
-    std::string input;
-    std::string output = "images_out";
-    double scale = 0.5;
-    long radius = 2;
-    long workers = 4;
-    long count = 24;
-};
-
-cli::Parser parser(Args& a) {
-    cli::Parser p;
-    p.text("--input", a.input)
-        .text("--output", a.output)
-        .real("--scale", a.scale, 0.01, 4)
-        .whole("--radius", a.radius, 0, 50)
-        .whole("--workers", a.workers, 1, 256)
-        .whole("--count", a.count, 1, 10000);
-    return p;
-}
+using image_pipeline::Args;
+using image_pipeline::parser;
 
 // ---- images -----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@
 #include <taskdist/prometheus.hpp>
 #include <taskdist/taskdist.hpp>
 
-#include "cli.hpp"
+#include "metrics_server_options.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -32,19 +32,8 @@
 
 namespace {
 
-struct Args {
-    long port = 9464;
-    long tasks = 2000;
-    long requests = 0;
-};
-
-cli::Parser parser(Args& a) {
-    cli::Parser p;
-    p.whole("--port", a.port, 0, 65535)
-        .whole("--tasks", a.tasks, 0, 100'000'000)
-        .whole("--requests", a.requests, 0, 1'000'000'000);
-    return p;
-}
+using metrics_server::Args;
+using metrics_server::parser;
 
 // Some arithmetic standing in for real work: a 32x32 box blur.
 double blur(int seed) {

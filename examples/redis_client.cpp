@@ -12,29 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
+#include "redis_client_options.hpp"
 
 namespace {
 
-struct Args {
-    std::string host = "127.0.0.1";
-    long port = 6379;
-    std::string queue = "demo";
-    long jobs = 30;
-    std::string batch = "batch1";
-    long wait_s = 120;
-};
-
-cli::Parser parser(Args& a) {
-    cli::Parser p;
-    p.text("--host", a.host)
-        .whole("--port", a.port, 1, 65535)
-        .text("--queue", a.queue)
-        .whole("--jobs", a.jobs, 1, 1'000'000)
-        .text("--batch", a.batch)
-        .whole("--wait-s", a.wait_s, 1, 86'400);
-    return p;
-}
+using redis_client::Args;
+using redis_client::parser;
 
 int submit_all(const Args& a) {
     taskdist::redis::ClientOptions o;

@@ -16,34 +16,15 @@
 #include <string>
 #include <thread>
 
-#include "cli.hpp"
+#include "redis_worker_options.hpp"
 
 namespace {
 
 std::atomic<bool> interrupted{false};
 extern "C" void on_signal(int) { interrupted.store(true); }
 
-struct Args {
-    std::string host = "127.0.0.1";
-    long port = 6379;
-    std::string queue = "demo";
-    std::string name;
-    long threads = 2;
-    long work_ms = 300;
-    long lease_ms = 3000;
-};
-
-cli::Parser parser(Args& a) {
-    cli::Parser p;
-    p.text("--host", a.host)
-        .whole("--port", a.port, 1, 65535)
-        .text("--queue", a.queue)
-        .text("--name", a.name)
-        .whole("--threads", a.threads, 1, 256)
-        .whole("--work-ms", a.work_ms, 0, 600'000)
-        .whole("--lease-ms", a.lease_ms, 100, 3'600'000);
-    return p;
-}
+using redis_worker::Args;
+using redis_worker::parser;
 
 int serve(const Args& a) {
     taskdist::redis::WorkerOptions o;

@@ -13,7 +13,7 @@
 #include <taskdist/fmt.hpp>
 #include <taskdist/taskdist.hpp>
 
-#include "cli.hpp"
+#include "request_router_options.hpp"
 
 #include <fmt/format.h>
 
@@ -34,21 +34,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-struct Args {
-    long users = 2000;
-    long requests = 40000;
-    long workers = 4;
-    long cache = 400;  ///< sessions each worker keeps
-};
-
-cli::Parser parser(Args& a) {
-    cli::Parser p;
-    p.whole("--users", a.users, 1, 10'000'000)
-        .whole("--requests", a.requests, 1, 10'000'000)
-        .whole("--workers", a.workers, 1, 256)
-        .whole("--cache", a.cache, 1, 10'000'000);
-    return p;
-}
+using request_router::Args;
+using request_router::parser;
 
 void spin_for(std::chrono::nanoseconds d) {
     const auto until = Clock::now() + d;

@@ -42,7 +42,9 @@ for c in "${configs[@]}"; do
                    -DTASKDIST_SANITIZE=address,undefined -DTASKDIST_BUILD_EXAMPLES=OFF -DTASKDIST_BUILD_BENCHMARKS=OFF ;;
         clang) run_config clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
                    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DTASKDIST_BUILD_BENCHMARKS=OFF ;;
-        *) echo "unknown configuration '$c' (gcc, tsan, asan, clang)" >&2; exit 2 ;;
+        # libFuzzer targets for 30 s each (not in the default list: it is a time budget, not a build).
+        fuzz)  bash scripts/fuzz.sh 30 ;;
+        *) echo "unknown configuration '$c' (gcc, tsan, asan, clang, fuzz)" >&2; exit 2 ;;
     esac
 done
 echo "=== all configurations passed: ${configs[*]}"

@@ -3,6 +3,7 @@
 #include "support.hpp"
 
 #include "../examples/cli.hpp"
+#include "../examples/demo_options.hpp"
 
 #include <string>
 #include <string_view>
@@ -58,6 +59,32 @@ TEST_CASE("cli::Parser refuses bad input with a UsageError that names the flag")
     }
     CHECK(error_of({"--name", ""}) == "--name wants a non-empty value");
     CHECK(error_of({"--count", "3", "stray"}) == "unknown option 'stray'");
+}
+
+std::string demo_error_of(const std::vector<std::string_view>& args) {
+    try {
+        demo::parse_options(args);
+    } catch (const cli::UsageError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST_CASE("The demo's options take a bare --quiet and range-checked counts") {
+    const demo::Options o = demo::parse_options({"--quiet", "--requests", "1000000", "--workers", "1"});
+    CHECK(o.quiet);
+    CHECK(o.requests == 1'000'000);
+    CHECK(o.workers == 1);
+    const demo::Options d = demo::parse_options({});
+    CHECK_FALSE(d.quiet);
+    CHECK(d.requests == 3000);
+    CHECK(demo_error_of({"--workers", "257"}) == "--workers wants a whole number from 1 to 256, got '257'");
+    CHECK(demo_error_of({"--requests", "0"}).find("--requests wants") == 0);
+    CHECK(demo_error_of({"--requests", "-1"}).find("got '-1'") != std::string::npos);
+    CHECK(demo_error_of({"--requests", "99999999999999999999999"}).find("--requests wants") == 0);
+    CHECK(demo_error_of({"--requests"}) == "--requests wants a whole number from 1 to 1000000, got ''");
+    CHECK(demo_error_of({"--workers", "--quiet"}).find("got '--quiet'") != std::string::npos);
+    CHECK(demo_error_of({"--loud"}) == "unknown option '--loud'");
 }
 
 } // namespace

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -41,13 +42,27 @@ std::string describe_size_mismatch(std::size_t got) {
     return "taskdist::redis: expected " + std::to_string(sizeof(T)) + " bytes for an arithmetic value, got " +
            std::to_string(got);
 }
+
+/// Bytes of T that hold its value. x86's 80-bit long double fills 10 of its
+/// 12 or 16; the rest is padding holding whatever the stack held before,
+/// which must not go over the wire.
+template <class T>
+constexpr std::size_t value_size() {
+    if constexpr (std::is_same_v<T, long double> && std::numeric_limits<long double>::digits == 64 &&
+                  std::endian::native == std::endian::little) {
+        return 10;
+    } else {
+        return sizeof(T);
+    }
+}
+
 } // namespace detail
 
 template <class T>
 struct Codec<T, std::enable_if_t<std::is_arithmetic_v<T>>> {
     static std::string encode(const T& v) {
         std::string out(sizeof(T), '\0');
-        std::memcpy(out.data(), &v, sizeof(T));
+        std::memcpy(out.data(), &v, detail::value_size<T>());
         if constexpr (std::endian::native == std::endian::big && sizeof(T) > 1) {
             for (std::size_t i = 0; i < sizeof(T) / 2; ++i) std::swap(out[i], out[sizeof(T) - 1 - i]);
         }
