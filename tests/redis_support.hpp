@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -56,20 +58,41 @@ inline pid_t spawn(const std::vector<std::string>& argv, bool quiet = false) {
     return pid;
 }
 
+/// How a RedisServer keeps its data across stop() and start().
+enum class Persistence {
+    none,    ///< a restart comes back empty
+    durable  ///< append-only file fsynced before each reply: nothing acknowledged is lost, even to SIGKILL
+};
+
 class RedisServer {
 public:
-    RedisServer() : port_(free_port()) { start(); }
+    explicit RedisServer(Persistence p = Persistence::none) : port_(free_port()) {
+        if (p == Persistence::durable) {
+            char dir[] = "/tmp/taskdist-redis-XXXXXX";
+            if (!::mkdtemp(dir)) throw std::runtime_error("RedisServer: cannot make a data folder");
+            dir_ = dir;
+        }
+        start();
+    }
     RedisServer(const RedisServer&) = delete;
     RedisServer& operator=(const RedisServer&) = delete;
-    ~RedisServer() { stop(); }
+    ~RedisServer() {
+        stop();
+        if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    }
 
     int port() const noexcept { return port_; }
     taskdist::redis::Endpoint endpoint() const { return {"127.0.0.1", port_, std::chrono::milliseconds(2000)}; }
 
     void start() {
-        pid_ = spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                      "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"},
-                     true);
+        std::vector<std::string> argv{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                      "--save", "", "--daemonize", "no", "--loglevel", "warning"};
+        if (dir_.empty()) {
+            argv.insert(argv.end(), {"--appendonly", "no"});
+        } else {
+            argv.insert(argv.end(), {"--appendonly", "yes", "--appendfsync", "always", "--dir", dir_});
+        }
+        pid_ = spawn(argv, true);
         // Ready when it answers PING; a few seconds at most.
         taskdist::redis::Connection c(endpoint());
         for (int i = 0; i < 500; ++i) {
@@ -95,6 +118,7 @@ public:
 private:
     int port_;
     pid_t pid_ = -1;
+    std::string dir_;
 };
 
 } // namespace test_support

@@ -39,11 +39,28 @@ int main(int argc, char** argv) {
     o.pool.workers = 2;
     taskdist::redis::Worker<std::int64_t, std::int64_t> worker(
         [endpoint, name, work](std::int64_t x) {
-            thread_local taskdist::redis::Connection c(endpoint);
+            // Named apart from the worker's own connections, which tests cut
+            // (CLIENT KILL) to inject network errors; retried, so that a
+            // server restart does not fail the task in the middle of the books.
+            auto probe = endpoint;
+            probe.client_name = "test-probe:" + name;
+            thread_local taskdist::redis::Connection c(probe);
             const std::string v = std::to_string(x);
-            c.pipeline({{"HINCRBY", "test:runs", v, "1"},
-                        {"HINCRBY", "test:started:" + name, v, "1"},
-                        {"HINCRBY", "test:ran-by", name, "1"}});
+            for (int tries = 0;; ++tries) {
+                try {
+                    // Error replies count as failures too: a server still
+                    // loading its data after a restart answers -LOADING.
+                    for (const auto& r : c.pipeline({{"HINCRBY", "test:runs", v, "1"},
+                                                     {"HINCRBY", "test:started:" + name, v, "1"},
+                                                     {"HINCRBY", "test:ran-by", name, "1"}})) {
+                        if (r.is_error()) throw taskdist::redis::RedisError(std::string(r.str()));
+                    }
+                    break;
+                } catch (const taskdist::redis::RedisError&) {
+                    if (tries > 3000) throw;
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                }
+            }
             std::this_thread::sleep_for(work);
             return 2 * x;
         },

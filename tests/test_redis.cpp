@@ -459,6 +459,188 @@ TEST_CASE("redis: with the server gone, submit throws RedisError and workers kee
 }
 
 #if defined(TASKDIST_REDIS_WORKER_PROC)
+/// Worker processes (tests/redis_worker_proc.cpp), killed and reaped when the object goes.
+class WorkerProcs {
+public:
+    explicit WorkerProcs(const RedisServer& server) : port_(std::to_string(server.port())) {}
+    WorkerProcs(const WorkerProcs&) = delete;
+    WorkerProcs& operator=(const WorkerProcs&) = delete;
+    ~WorkerProcs() {
+        for (pid_t p : pids_) {
+            ::kill(p, SIGKILL);
+            ::waitpid(p, nullptr, 0);
+        }
+    }
+    void start(const std::string& name, int task_ms) {
+        pids_.push_back(spawn({TASKDIST_REDIS_WORKER_PROC, port_, name, std::to_string(task_ms)}));
+    }
+    /// How many are still running (none died of the faults).
+    std::size_t alive() const {
+        std::size_t n = 0;
+        for (pid_t p : pids_) n += ::waitpid(p, nullptr, WNOHANG) == 0 ? 1 : 0;
+        return n;
+    }
+    std::size_t size() const { return pids_.size(); }
+
+private:
+    std::string port_;
+    std::vector<pid_t> pids_;
+};
+
+/// A command retried through an outage, bounded by patience.
+rd::Reply command_through_outage(rd::Connection& c, const std::vector<std::string_view>& args) {
+    for (auto until = Clock::now() + patience;;) {
+        try {
+            return c.command(args);
+        } catch (const rd::RedisError&) {
+            if (Clock::now() > until) throw;
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+}
+
+/// What Redis knows of task t<i>, for a failure message.
+std::string where_is(const RedisServer& server, const std::string& client_id, std::int64_t i) {
+    rd::Connection d(server.endpoint());
+    const rd::Keys k("q");
+    const std::string id = "t" + std::to_string(i);
+    return "task " + id + " unresolved: idempotency record " +
+           (d.command({"EXISTS", k.idempotency(id)}).integer() ? "set" : "missing") + ", result record " +
+           (d.command({"EXISTS", k.done(id)}).integer() ? "set" : "missing") + ", ran " +
+           (d.command({"HEXISTS", "test:runs", std::to_string(i)}).integer() ? "yes" : "no") + ", queued " +
+           std::to_string(d.command({"XLEN", k.stream(1)}).integer()) + ", pending " +
+           std::to_string(d.command({"XPENDING", k.stream(1), "workers"})[0].integer()) + ", in the reply list " +
+           std::to_string(d.command({"LLEN", k.reply(client_id)}).integer());
+}
+
+TEST_CASE("redis: the server killed (SIGKILL) and restarted twice while three worker processes serve and a client "
+          "submits: every task resolves once with its value, submits refused during the outage go through again") {
+    RedisServer server(Persistence::durable);
+    WorkerProcs procs(server);
+    for (const char* name : {"p1", "p2", "p3"}) procs.start(name, 3);
+
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    constexpr std::int64_t n = 600;
+    std::vector<taskdist::TaskHandle<std::int64_t>> hs(static_cast<std::size_t>(n));
+    std::atomic<std::int64_t> submitted{0};
+    std::atomic<int> refused{0};
+    // Submits at a steady pace; a submit refused with RedisError is repeated
+    // with the same id (idempotent) until the server takes it: the recipe
+    // the Client documents.
+    std::jthread producer([&](std::stop_token st) {
+        for (std::int64_t i = 0; i < n && !st.stop_requested(); ++i) {
+            for (;;) {
+                try {
+                    hs[static_cast<std::size_t>(i)] = client.submit(i, {.id = "t" + std::to_string(i)});
+                    break;
+                } catch (const rd::RedisError&) {
+                    refused.fetch_add(1);
+                    refused.notify_all();
+                    if (st.stop_requested()) return;
+                    std::this_thread::sleep_for(20ms);
+                }
+            }
+            submitted.store(i + 1);
+            submitted.notify_all();
+            if (i % 20 == 19) std::this_thread::sleep_for(10ms);  // a steady stream, not one burst
+        }
+    });
+
+    // Each restart lands mid-stream: the producer is at a third, then two
+    // thirds, and the server stays down until the producer has been refused.
+    for (std::int64_t at : {n / 3, 2 * n / 3}) {
+        for (auto s = submitted.load(); s < at; s = submitted.load()) submitted.wait(s);
+        const int refused_before = refused.load();
+        server.stop();
+        for (auto r = refused.load(); r == refused_before; r = refused.load()) refused.wait(r);
+        server.start();
+    }
+    producer.join();
+    CHECK(refused.load() >= 2);
+
+    std::set<std::int64_t> wrong;
+    for (std::int64_t i = 0; i < n; ++i) {
+        auto& h = hs[static_cast<std::size_t>(i)];
+        REQUIRE(h.valid());
+        if (!h.wait_for(patience)) FAIL_CHECK(where_is(server, client.client_id(), i));
+        REQUIRE(h.wait_for(patience));
+        if (h.get() != 2 * i) wrong.insert(i);
+    }
+    CHECK(wrong.empty());
+    CHECK(client.pending() == 0);
+    CHECK(client.replies() == static_cast<std::uint64_t>(n));  // one result record per task: none answered twice
+    rd::Connection c(server.endpoint());
+    CHECK(command_through_outage(c, {"HLEN", "test:runs"}).integer() == n);  // every task ran
+    CHECK(procs.alive() == procs.size());  // the workers rode out both restarts
+}
+
+TEST_CASE("redis: one worker's connections cut again and again (CLIENT KILL), and the client's now and then, while "
+          "three worker processes serve: every result arrives once, and the cut worker keeps serving between cuts") {
+    RedisServer server;
+    WorkerProcs procs(server);
+    for (const char* name : {"p1", "p2", "p3"}) procs.start(name, 3);
+
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    constexpr std::int64_t n = 1200;
+    std::vector<taskdist::TaskHandle<std::int64_t>> hs;
+    for (std::int64_t i = 0; i < n; ++i) hs.push_back(client.submit(i, {.id = "t" + std::to_string(i)}));
+
+    std::atomic<int> cuts{0};
+    std::atomic<int> client_cuts{0};
+    std::atomic<long long> p1_runs_at_first_cut{-1};
+    {
+        // Cuts every connection p1's worker has (its read loop and its
+        // completer), every 20 to 80 ms, until all results are in; every
+        // other time the client's (its reply reader among them) too.
+        std::jthread cutter([&](std::stop_token st) {
+            rd::Connection k(server.endpoint());
+            std::uint64_t r = 12345;
+            while (!st.stop_requested()) {
+                const std::string list(k.command({"CLIENT", "LIST"}).str());
+                std::size_t cut_now = 0;
+                for (std::size_t pos = 0; pos < list.size();) {
+                    const std::size_t end = std::min(list.find('\n', pos), list.size());
+                    const std::string line = list.substr(pos, end - pos);
+                    pos = end + 1;
+                    const bool worker = line.find(" name=taskdist-worker:p1 ") != std::string::npos;
+                    const bool reader = line.find(" name=taskdist-client:" + client.client_id() + " ") != std::string::npos;
+                    if (!worker && !(reader && (r >> 40) % 2 == 0)) continue;
+                    if (reader) client_cuts.fetch_add(1);
+                    const std::string id = line.substr(3, line.find(' ') - 3);  // "id=<n> ..."
+                    cut_now += static_cast<std::size_t>(k.command({"CLIENT", "KILL", "ID", id}).integer());
+                }
+                if (cut_now > 0) {
+                    if (cuts.fetch_add(1) == 0) {
+                        const rd::Reply ran = k.command({"HGET", "test:ran-by", "p1"});
+                        p1_runs_at_first_cut.store(ran.is_nil() ? 0 : std::stoll(std::string(ran.str())));
+                    }
+                }
+                r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+                std::this_thread::sleep_for(std::chrono::milliseconds(20 + (r >> 33) % 60));
+            }
+        });
+
+        std::set<std::int64_t> wrong;
+        for (std::int64_t i = 0; i < n; ++i) {
+            auto& h = hs[static_cast<std::size_t>(i)];
+            REQUIRE(h.wait_for(patience));
+            if (h.get() != 2 * i) wrong.insert(i);
+        }
+        CHECK(wrong.empty());
+    }
+    INFO("connections of p1 cut " << cuts.load() << " times, the client's " << client_cuts.load());
+    CHECK(cuts.load() >= 3);
+    CHECK(client_cuts.load() >= 1);
+    CHECK(client.pending() == 0);
+    CHECK(client.replies() == static_cast<std::uint64_t>(n));  // none answered twice
+    rd::Connection c(server.endpoint());
+    CHECK(c.command({"HLEN", "test:runs"}).integer() == n);
+    const rd::Reply p1 = c.command({"HGET", "test:ran-by", "p1"});
+    REQUIRE(!p1.is_nil());
+    CHECK(std::stoll(std::string(p1.str())) > p1_runs_at_first_cut.load());
+    CHECK(procs.alive() == procs.size());
+}
+
 TEST_CASE("redis: three worker processes, one killed with SIGKILL while it holds tasks: every result arrives once, "
           "and the killed worker's tasks ran again elsewhere") {
     RedisServer server;

@@ -134,14 +134,19 @@ private:
               keys(options.queue),
               instance(detail::nonce()),
               reply_key(keys.reply(id)),
-              submit_conn(options.redis),
-              read_conn(options.redis) {
+              submit_conn(named(options.redis, id)),
+              read_conn(named(options.redis, id)) {
             if (options.priorities < 1) throw std::invalid_argument("taskdist::redis::Client: priorities must be >= 1");
             if (options.result_ttl.count() <= 0) throw std::invalid_argument("taskdist::redis::Client: result_ttl must be positive");
             // A blocking read must end well before hiredis' own timeout (see Endpoint::timeout).
             if (options.block.count() <= 0 || options.block > options.redis.timeout / 2) {
                 throw std::invalid_argument("taskdist::redis::Client: block must be positive and at most half the connection timeout");
             }
+        }
+
+        static Endpoint named(Endpoint e, const std::string& client_id) {
+            if (e.client_name.empty()) e.client_name = "taskdist-client:" + client_id;
+            return e;
         }
 
         void start() {
@@ -364,25 +369,52 @@ private:
             for (Ref& r : refs) resolve(r, status, body);
         }
 
+        // Records are read without being taken (LRANGE) and trimmed (LTRIM)
+        // once delivered, in the round trip that reads the next ones: a
+        // record whose reply a broken connection or a crashed server lost is
+        // read again, never lost (LPOP would have lost it). After an error
+        // the last trim may or may not have happened; the last batch, if
+        // still at the head of the list, is trimmed then, not delivered twice.
         void read_replies(std::stop_token st) {
             char block[32];
             std::snprintf(block, sizeof block, "%.3f", static_cast<double>(options.block.count()) / 1000.0);
+            Reply delivered;         // the last batch read; trimmed by the next read
+            bool unsure = false;     // an error came after it: was it trimmed?
             while (!st.stop_requested()) {
                 try {
-                    // What is there, up to 256 at once; else wait for one.
-                    Reply r = read_conn.command({"LPOP", reply_key, "256"});
-                    if (r.is_nil()) {
-                        r = read_conn.command({"BLPOP", reply_key, block});
-                        if (r.is_nil()) continue;
-                        take_record(r[1].str());
+                    if (unsure) {
+                        unsure = false;
+                        if (!still_at_head(delivered)) delivered = Reply();
+                    }
+                    const std::string trim = std::to_string(delivered.size());
+                    std::vector<Reply> r = read_conn.pipeline({{"LTRIM", reply_key, trim, "-1"}, {"LRANGE", reply_key, "0", "255"}});
+                    for (const Reply& x : r) {
+                        if (x.is_error()) throw RedisError("taskdist::redis: reading replies: " + std::string(x.str()));
+                    }
+                    delivered = std::move(r[1]);
+                    if (delivered.size() == 0) {
+                        // Wait for a record without taking it: moving a list's
+                        // last element to its own end leaves the list as it was.
+                        (void)read_conn.command({"BLMOVE", reply_key, reply_key, "RIGHT", "RIGHT", block});
                         continue;
                     }
-                    for (std::size_t i = 0; i < r.size(); ++i) take_record(r[i].str());
+                    for (std::size_t i = 0; i < delivered.size(); ++i) take_record(delivered[i].str());
                 } catch (const RedisError&) {
                     // Redis went away: try again shortly; replies wait in the list.
+                    unsure = delivered.size() > 0;
                     for (int i = 0; i < 10 && !st.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
                 }
             }
+        }
+
+        /// True if the list still starts with `batch` (its trim did not happen).
+        bool still_at_head(const Reply& batch) {
+            const Reply head = read_conn.command({"LRANGE", reply_key, "0", std::to_string(batch.size() - 1)});
+            if (head.size() != batch.size()) return false;
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                if (head[i].str() != batch[i].str()) return false;
+            }
+            return true;
         }
 
         void take_record(std::string_view raw) {

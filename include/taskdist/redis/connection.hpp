@@ -47,7 +47,23 @@ struct Endpoint {
     /// for less (see WorkerOptions::block): hiredis 0.14 breaks a context for
     /// good when a read times out.
     std::chrono::milliseconds timeout{2000};
+    /// Set with CLIENT SETNAME on every (re)connection, so that CLIENT LIST
+    /// tells connections apart; empty: no name. Workers and clients name
+    /// their own connections when this is empty. Bytes Redis refuses in a
+    /// name (space and control characters) become '_'.
+    std::string client_name = {};
 };
+
+namespace detail {
+/// `name` as Redis accepts it in CLIENT SETNAME: printable ASCII, no space.
+inline std::string sanitize_client_name(std::string_view name) {
+    std::string out(name);
+    for (char& c : out) {
+        if (c <= ' ' || c > '~') c = '_';
+    }
+    return out;
+}
+} // namespace detail
 
 /// A borrowed view of a reply or of one of its elements. Accessors throw
 /// RedisError on a type mismatch, so a protocol surprise is an error, not
@@ -177,6 +193,18 @@ private:
         }
         redisSetTimeout(c.get(), to_timeval(endpoint_.timeout));
         redisEnableKeepAlive(c.get());
+        if (!endpoint_.client_name.empty()) {
+            const std::string name = detail::sanitize_client_name(endpoint_.client_name);
+            const char* argv[] = {"CLIENT", "SETNAME", name.c_str()};
+            const std::size_t lens[] = {6, 7, name.size()};
+            auto* reply = static_cast<redisReply*>(redisCommandArgv(c.get(), 3, argv, lens));
+            if (!reply) {
+                throw RedisError("taskdist::redis: " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " +
+                                 (c->err ? c->errstr : "no reply") + " naming the connection");
+            }
+            const Reply r(reply);
+            if (r.is_error()) throw RedisError("taskdist::redis: CLIENT SETNAME: " + std::string(r.str()));
+        }
         ctx_ = std::move(c);
         return ctx_.get();
     }

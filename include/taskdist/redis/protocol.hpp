@@ -15,7 +15,7 @@
 // the ownership check at completion already lets one result through.
 //   reply:<client> each client's reply list: one record per result,
 //                  "<status> <id length>\n<task id><body>" (a list, not a
-//                  stream: one reader, read once, so RPUSH/LPOP do the job
+//                  stream: one reader, so RPUSH, LRANGE and LTRIM do the job
 //                  for less server time than XADD/XREAD/XTRIM)
 #pragma once
 

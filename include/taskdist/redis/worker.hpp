@@ -213,6 +213,7 @@ private:
         if (o.result_ttl.count() <= 0) throw std::invalid_argument("taskdist::redis::Worker: result_ttl must be positive");
         if (o.heartbeat.count() <= 0) o.heartbeat = std::max(std::chrono::milliseconds(1), o.lease / 3);
         if (o.consumer.empty()) o.consumer = process_name();
+        if (o.redis.client_name.empty()) o.redis.client_name = "taskdist-worker:" + o.consumer;
         return o;
     }
 
