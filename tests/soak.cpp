@@ -131,6 +131,8 @@ struct Tally {
     std::uint64_t values = 0, failures = 0, timeouts = 0, cancels = 0;
     std::uint64_t cancel_lost_race = 0;  // cancel/caller_stop tasks that finished first
     std::uint64_t fault_survived = 0;    // fault_once tasks whose retry delivered
+    std::uint64_t shutdown_cancelled = 0;  // handles cancelled by shutdown_now()
+    std::uint64_t never_started = 0;       // tasks shutdown_now() handed back
 
     void add(const Tally& o) {
         for (std::size_t i = 0; i < fault_kinds; ++i) injected[i] += o.injected[i];
@@ -140,12 +142,15 @@ struct Tally {
         cancels += o.cancels;
         cancel_lost_race += o.cancel_lost_race;
         fault_survived += o.fault_survived;
+        shutdown_cancelled += o.shutdown_cancelled;
+        never_started += o.never_started;
     }
 };
 
 struct Totals {
     Tally tally;
     std::uint64_t handler_runs = 0, resizes = 0, pauses = 0, snapshots = 0, rounds = 0;
+    std::uint64_t abrupt_rounds = 0, rounds_drained = 0;
     std::uint64_t replaced_hung = 0, replaced_fault = 0, retried = 0;
     std::array<std::uint64_t, 5> rounds_by_distributor{};
 };
@@ -201,6 +206,8 @@ public:
             o.queue_capacity = 64 + rng() % 256;
             o.overflow = taskdist::Overflow::block;
         }
+        // One round in three ends with shutdown_now() while producers still submit.
+        abrupt_ = rng() % 3 == 0;
         {
             Pool pool([this](Job j, taskdist::TaskContext& ctx) { return handle(j, ctx); }, o);
             std::atomic<bool> producing{true};
@@ -211,16 +218,25 @@ public:
             for (std::size_t p = 0; p < tallies.size(); ++p) {
                 producers.emplace_back([&, p, s = rng()] { produce(pool, p, s, until, tallies[p]); });
             }
-            for (auto& t : producers) t.join();
-            producing.store(false);
-            chaos.join();
-            if (pool.paused()) pool.resume();
-
-            v_.check(pool.wait_idle_for(patience), "the pool did not become idle: a task was lost in it");
+            std::optional<taskdist::ShutdownReport<Job>> report;
+            if (abrupt_) {
+                std::this_thread::sleep_until(until);  // the round's time slice, not a synchronisation
+                producing.store(false);
+                chaos.join();
+                report = pool.shutdown_now();
+                for (auto& t : producers) t.join();
+            } else {
+                for (auto& t : producers) t.join();
+                producing.store(false);
+                chaos.join();
+                if (pool.paused()) pool.resume();
+                v_.check(pool.wait_idle_for(patience), "the pool did not become idle: a task was lost in it");
+            }
             Tally round;
             for (const auto& t : tallies) round.add(t);
-            check_stats(pool.stats(), round);
-            check_threads(pool, base_threads);
+            check_stats(pool.stats(), round, report ? &*report : nullptr);
+            if (!abrupt_) check_threads(pool, base_threads);
+            ++(abrupt_ ? totals.abrupt_rounds : totals.rounds_drained);
             const auto s = pool.stats();
             for (const auto& w : s.per_worker) {
                 totals.replaced_hung += w.replaced_hung;
@@ -282,12 +298,12 @@ private:
         const std::uint64_t id_base = static_cast<std::uint64_t>(p) << 40;
         while (Clock::now() < until) {
             Job job{id_base + submitted++, static_cast<Fault>(pick(rng)), &runs_};
-            ++tally.injected[static_cast<std::size_t>(job.fault)];
             taskdist::SubmitOptions so;
             so.priority = static_cast<int>(rng() % 4);
             so.key = rng() % 64;
             if (job.fault == Fault::post_value || job.fault == Fault::post_throw) {
-                pool.post(job, so);
+                if (!offer([&] { pool.post(job, so); })) break;
+                ++tally.injected[static_cast<std::size_t>(job.fault)];
                 continue;
             }
             Outstanding o;
@@ -298,7 +314,8 @@ private:
                 so.stop_token = o.stop->get_token();
             }
             o.fire_at = submitted + rng() % 8;
-            o.handle = pool.submit(job, so);
+            if (!offer([&] { o.handle = pool.submit(job, so); })) break;
+            ++tally.injected[static_cast<std::size_t>(job.fault)];
             out.push_back(std::move(o));
             // Cancels fire some submits later, so that some hit queued tasks,
             // some running ones, and some finished ones.
@@ -317,6 +334,19 @@ private:
         while (!out.empty()) {
             verify(out.front(), tally);
             out.pop_front();
+        }
+    }
+
+    // Runs one submit or post; false once the pool is shut down, which only
+    // an abrupt round may do.
+    template <class F>
+    bool offer(F&& f) {
+        try {
+            f();
+            return true;
+        } catch (const taskdist::PoolClosed&) {
+            v_.check(abrupt_, "PoolClosed from a pool nobody shut down");
+            return false;
         }
     }
 
@@ -360,6 +390,12 @@ private:
         if (got == Got::value && what.empty()) what = std::to_string(value);
         who += ", got " + std::string(got_names[static_cast<std::size_t>(got)]) + (what.empty() ? "" : " (" + what + ")");
         v_.check(!o.handle.valid(), who + ": the handle is still valid after get()");
+        if (abrupt_ && got == Got::cancelled) {
+            // shutdown_now() cancels what is queued and stops what runs: any task may end so.
+            ++tally.cancels;
+            ++tally.shutdown_cancelled;
+            return;
+        }
         switch (got) {
             case Got::value: ++tally.values; break;
             case Got::thrown:
@@ -384,7 +420,10 @@ private:
                 break;
             case Fault::timeout:
             case Fault::hang:
-                v_.check(got == Got::timeout, who + ": expected TaskTimeout");
+                // shutdown_now() asks running tasks to stop: one that then
+                // returns before its timeout fires keeps its value.
+                v_.check(got == Got::timeout || (abrupt_ && got == Got::value && value == value_of(j.id, 1)),
+                         who + ": expected TaskTimeout");
                 break;
             case Fault::cancel:
                 if (o.cancel_won) {
@@ -440,25 +479,39 @@ private:
         }
     }
 
-    void check_stats(const taskdist::PoolStats& s, const Tally& t) {
-        const std::uint64_t posts = t.injected[static_cast<std::size_t>(Fault::post_value)] +
-                                    t.injected[static_cast<std::size_t>(Fault::post_throw)];
-        std::uint64_t handles = 0;
-        for (std::size_t i = 0; i < fault_kinds; ++i) handles += t.injected[i];
-        handles -= posts;
+    void check_stats(const taskdist::PoolStats& s, Tally& t, const taskdist::ShutdownReport<Job>* report) {
+        auto n = [&](Fault f) { return t.injected[static_cast<std::size_t>(f)]; };
+        const std::uint64_t posts = n(Fault::post_value) + n(Fault::post_throw);
+        std::uint64_t tasks = 0;
+        for (std::size_t i = 0; i < fault_kinds; ++i) tasks += t.injected[i];
         auto eq = [&](std::uint64_t a, std::uint64_t b, const char* what) {
             v_.check(a == b, std::string("stats: ") + what + ": " + std::to_string(a) + " != " + std::to_string(b));
         };
-        eq(s.submitted, handles + posts, "submitted vs tasks given");
+        auto between = [&](std::uint64_t a, std::uint64_t lo, std::uint64_t hi, const char* what) {
+            v_.check(lo <= a && a <= hi, std::string("stats: ") + what + ": " + std::to_string(a) + " not in [" +
+                                             std::to_string(lo) + ", " + std::to_string(hi) + "]");
+        };
+        eq(s.submitted, tasks, "submitted vs tasks accepted");
         eq(s.submitted, s.completed + s.failed + s.timed_out + s.cancelled + s.rejected + s.queued + s.running,
            "submitted vs the sum of outcomes");
-        eq(s.queued + s.running, 0, "queued + running after wait_idle");
-        eq(s.completed, t.values + t.injected[static_cast<std::size_t>(Fault::post_value)], "completed vs values read");
-        eq(s.failed, t.failures + t.injected[static_cast<std::size_t>(Fault::post_throw)], "failed vs failures read");
+        eq(s.queued + s.running, 0, "queued + running at the end");
         eq(s.timed_out, t.timeouts, "timed_out vs timeouts read");
-        eq(s.cancelled, t.cancels, "cancelled vs cancels read");
         eq(s.rejected, 0, "rejected");
-        eq(post_errors_.load(), t.injected[static_cast<std::size_t>(Fault::post_throw)], "on_error calls vs failed posts");
+        if (report) {
+            // Posts have no handle: shutdown_now() may have cancelled any of them.
+            eq(report->tasks.size(), report->never_started, "tasks handed back vs never started");
+            t.never_started += report->never_started;
+            between(s.completed, t.values, t.values + n(Fault::post_value), "completed vs values read");
+            between(s.failed, t.failures, t.failures + n(Fault::post_throw), "failed vs failures read");
+            between(s.cancelled, t.cancels, t.cancels + posts, "cancelled vs cancels read");
+            between(report->never_started, 0, s.cancelled, "never started vs cancelled");
+            v_.check(post_errors_.load() >= s.failed - t.failures, "stats: a failed post did not reach on_error");
+        } else {
+            eq(s.completed, t.values + n(Fault::post_value), "completed vs values read");
+            eq(s.failed, t.failures + n(Fault::post_throw), "failed vs failures read");
+            eq(s.cancelled, t.cancels, "cancelled vs cancels read");
+            eq(post_errors_.load(), n(Fault::post_throw), "on_error calls vs failed posts");
+        }
         std::uint64_t per_completed = 0, per_failed = 0, rebuilt = 0, hung = 0;
         for (const auto& w : s.per_worker) {
             per_completed += w.completed;
@@ -466,14 +519,18 @@ private:
             rebuilt += w.replaced_fault;
             hung += w.replaced_hung;
         }
-        // Each WorkerFault rebuilds its worker once and, with attempts left, is retried once.
-        eq(rebuilt, t.injected[static_cast<std::size_t>(Fault::fault_once)] + 2 * t.injected[static_cast<std::size_t>(Fault::fault_always)],
-           "workers rebuilt vs WorkerFaults thrown");
-        eq(s.retried, t.injected[static_cast<std::size_t>(Fault::fault_once)] + t.injected[static_cast<std::size_t>(Fault::fault_always)],
-           "retried vs tasks that threw WorkerFault");
+        // Each WorkerFault rebuilds its worker once and, with attempts left, is
+        // retried once (unless the pool was shut down first).
+        const std::uint64_t faults = n(Fault::fault_once) + 2 * n(Fault::fault_always);
+        if (report) {
+            between(rebuilt, 0, faults, "workers rebuilt vs WorkerFaults thrown");
+        } else {
+            eq(rebuilt, faults, "workers rebuilt vs WorkerFaults thrown");
+            eq(s.retried, n(Fault::fault_once) + n(Fault::fault_always), "retried vs tasks that threw WorkerFault");
+        }
         // A hang is replaced unless it returned before the supervisor looked; a
         // slow machine may also catch a cooperative handler late.
-        v_.check(hung <= t.injected[static_cast<std::size_t>(Fault::hang)] + t.timeouts + t.cancels,
+        v_.check(hung <= n(Fault::hang) + n(Fault::timeout) + n(Fault::cancel) + n(Fault::caller_stop),
                  "stats: more hung workers replaced than tasks that could hang");
         eq(per_completed + s.ran_on_caller + s.ran_inline, s.completed, "per-worker completed vs pool completed");
         v_.check(per_failed <= s.failed + s.retried, "stats: per-worker failures exceed failed + retried attempts");
@@ -485,9 +542,12 @@ private:
         const Tally& t = expected_;
         auto runs = [&](Fault f) { return runs_[static_cast<std::size_t>(f)].load(); };
         auto n = [&](Fault f) { return t.injected[static_cast<std::size_t>(f)]; };
+        // After shutdown_now() a task may not have run at all: only the upper
+        // bound holds. Otherwise each kind ran exactly as often as it implies.
         auto eq = [&](Fault f, std::uint64_t want) {
-            v_.check(runs(f) == want, std::string("runs of ") + fault_names[static_cast<std::size_t>(f)] + ": " +
-                                          std::to_string(runs(f)) + ", expected " + std::to_string(want));
+            const bool ok = abrupt_ ? runs(f) <= want : runs(f) == want;
+            v_.check(ok, std::string("runs of ") + fault_names[static_cast<std::size_t>(f)] + ": " +
+                             std::to_string(runs(f)) + (abrupt_ ? ", at most " : ", expected ") + std::to_string(want));
         };
         eq(Fault::value, n(Fault::value));
         eq(Fault::thrown, n(Fault::thrown));
@@ -526,6 +586,7 @@ private:
     std::array<std::atomic<std::uint64_t>, fault_kinds> runs_{};
     std::atomic<std::uint64_t> post_errors_{0};
     Tally expected_;
+    bool abrupt_ = false;
 };
 
 constexpr std::array<const char*, 5> distributor_names{"SharedQueue", "RoundRobin", "LeastBusy", "Priority", "Sticky"};
@@ -597,6 +658,9 @@ int soak(const Config& cfg) {
                 inj(Fault::thrown) + inj(Fault::post_throw), inj(Fault::fault_once) + inj(Fault::fault_always),
                 t.fault_survived, inj(Fault::fault_always), totals.replaced_fault, inj(Fault::timeout),
                 inj(Fault::hang), totals.replaced_hung, inj(Fault::cancel), inj(Fault::caller_stop), t.cancel_lost_race);
+    std::printf("  shutdowns: %" PRIu64 " rounds drained, %" PRIu64 " ended by shutdown_now() mid-stream (%" PRIu64
+                " handles read TaskCancelled in those rounds, %" PRIu64 " tasks handed back unstarted)\n",
+                totals.rounds_drained, totals.abrupt_rounds, t.shutdown_cancelled, t.never_started);
     std::printf("  chaos: %" PRIu64 " resizes, %" PRIu64 " pauses, %" PRIu64 " statistics snapshots\n", totals.resizes,
                 totals.pauses, totals.snapshots);
     if (SOAK_SANITIZED) {
