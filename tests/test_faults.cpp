@@ -273,6 +273,47 @@ TEST_CASE("a task whose deadline passes while it is queued is never started and 
     check_all_resolved(s);
 }
 
+TEST_CASE("a value returned after the task's timeout is a timeout, even while the supervisor is held up and "
+          "fires no timer") {
+    // The supervisor replaces a hung worker and calls on_replace on its own
+    // thread; held there, it fires no timer. The late value must not win:
+    // a task's outcome does not depend on how quickly the supervisor runs.
+    auto stuck = std::make_shared<Release>();
+    std::promise<void> supervisor_held;
+    std::latch let_go{1};
+    std::atomic<bool> first{true};
+    auto pool = std::make_unique<taskdist::WorkerPool<int, int>>(
+        [stuck](int x) {
+            if (x < 0) {
+                stuck->wait_at_most(10s);  // ignores its stop token: declared hung
+                return -1;
+            }
+            spin_for(20ms);  // well past its 1 ms timeout, ignoring the stop request
+            return x;
+        },
+        taskdist::PoolOptions{.workers = 2,
+                              .hang_grace = 1ms,
+                              .on_replace = [&](const taskdist::ReplaceEvent&) {
+                                  if (first.exchange(false)) {
+                                      supervisor_held.set_value();
+                                      let_go.wait();
+                                  }
+                              }});
+    auto hung = pool->submit(-1, {.timeout = 1ms});
+    auto held = supervisor_held.get_future();
+    REQUIRE(held.wait_for(patience) == std::future_status::ready);
+
+    auto late = pool->submit(7, {.timeout = 1ms});
+    const bool resolved = late.wait_for(patience);
+    let_go.count_down();
+    stuck->release();
+    REQUIRE(resolved);
+    CHECK(outcome_of(late) == "TaskTimeout");
+    REQUIRE(hung.wait_for(patience));
+    CHECK(outcome_of(hung) == "TaskTimeout");
+    pool.reset();
+}
+
 TEST_CASE("a deadline also bounds run time") {
     taskdist::ThreadPool pool({.workers = 1});
     auto h = pool.submit(

@@ -755,12 +755,13 @@ private:
         PoolCore* core;
         Runner* runner;
         TaskStateBase* state;
+        std::int64_t limit = 0;  ///< when this attempt's run time or deadline runs out (0: never)
         AttemptEnd end = AttemptEnd::pending;
     };
 
     static bool commit_thunk(void* p) noexcept {
         auto* a = static_cast<AttemptCtx*>(p);
-        if (a->end == AttemptEnd::pending) a->end = a->core->end_attempt(*a->runner, *a->state, nullptr);
+        if (a->end == AttemptEnd::pending) a->end = a->core->end_attempt(*a->runner, *a->state, nullptr, a->limit);
         return a->end == AttemptEnd::won;
     }
 
@@ -842,6 +843,7 @@ private:
             ContextAccess::set_commit(ctx, &commit_thunk, &actx);
             std::int64_t limit = st->timeout_ns_ ? add_saturated(start, st->timeout_ns_) : 0;
             if (st->deadline_ns_ && (limit == 0 || st->deadline_ns_ < limit)) limit = st->deadline_ns_;
+            actx.limit = limit;
             if (limit) {
                 Event ev;
                 ev.at = limit;
@@ -860,7 +862,7 @@ private:
             error = std::current_exception();
         }
         const bool fault = (error && holds<WorkerFault>(error)) || std::exchange(r.inline_fault, false);
-        if (st && actx.end == AttemptEnd::pending) actx.end = end_attempt(r, *st, error);
+        if (st && actx.end == AttemptEnd::pending) actx.end = end_attempt(r, *st, error, actx.limit);
         else if (st && error && actx.end == AttemptEnd::won) {
             // The value was committed but storing it threw.
             actx.end = AttemptEnd::won_error;
@@ -934,8 +936,12 @@ private:
     }
 
     /// The handler returned (error: what it threw, if anything). Decides,
-    /// under the task's lock, who resolves it and how.
-    AttemptEnd end_attempt(Runner& r, TaskStateBase& st, std::exception_ptr error) noexcept {
+    /// under the task's lock, who resolves it and how. `limit`: when the
+    /// attempt's time ran out (0: no limit). An attempt that returns after
+    /// it timed out, before the supervisor noticed (a loaded machine can
+    /// delay it by a scheduling quantum or more), is a timeout too: its
+    /// outcome must not depend on how quickly the supervisor ran.
+    AttemptEnd end_attempt(Runner& r, TaskStateBase& st, std::exception_ptr error, std::int64_t limit) noexcept {
         std::uint64_t expect = (r.seq << 2) | phase_running;
         if (!r.phase.compare_exchange_strong(expect, (r.seq << 2) | phase_idle, std::memory_order_acq_rel)) {
             return AttemptEnd::quarantined;
@@ -952,12 +958,13 @@ private:
                 w = st.load_word();
                 continue;
             }
-            const bool timed_out = r.timeout_fired.load(std::memory_order_acquire);
+            const bool fired = r.timeout_fired.load(std::memory_order_acquire);
+            const bool timed_out = fired || (limit != 0 && now_ns() >= limit);
             std::exception_ptr e = timed_out ? std::make_exception_ptr(TaskTimeout{}) : error;
             const bool retry = e && retry_wanted(st, e);
             const std::uint32_t next = (w & ~TaskStateBase::started) | (retry ? 0u : TaskStateBase::claimed);
             if (!st.try_replace(w, next)) continue;
-            if (timed_out) r.timeout_fired.store(false, std::memory_order_relaxed);
+            if (fired) r.timeout_fired.store(false, std::memory_order_relaxed);
             if (retry) {
                 prepare_retry(st, r.slot);
                 return AttemptEnd::retry;
