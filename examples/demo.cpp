@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -72,7 +73,7 @@ struct Row {
 double percentile_ms(std::vector<std::int64_t> v, double q) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
-    std::size_t idx = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+    std::size_t idx = static_cast<std::size_t>(std::lround(q * static_cast<double>(v.size() - 1)));
     return static_cast<double>(v[idx]) / 1e6;
 }
 
@@ -147,7 +148,7 @@ std::size_t parse_count(const char* flag, const char* text, std::size_t max) {
     unsigned long long v = std::strtoull(text ? text : "", &end, 10);
     if (!text || *text == '\0' || *end != '\0' || v == 0 || v > max) {
         std::fprintf(stderr, "demo: %s wants a whole number from 1 to %zu, got '%s'\n", flag, max, text ? text : "");
-        std::exit(2);
+        std::exit(2);  // NOLINT(concurrency-mt-unsafe): while parsing arguments, before any thread starts
     }
     return static_cast<std::size_t>(v);
 }

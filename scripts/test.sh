@@ -4,6 +4,8 @@
 #   tsan    gcc + ThreadSanitizer, all tests
 #   asan    gcc + AddressSanitizer + UndefinedBehaviorSanitizer, all tests
 #   clang   clang++ 14 -Werror, all targets but the benchmarks, all tests
+# and, when named, one more:
+#   lint    clang-tidy and cppcheck (scripts/lint.sh)
 # Pass names to run a subset: scripts/test.sh gcc tsan
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +44,9 @@ for c in "${configs[@]}"; do
                    -DTASKDIST_SANITIZE=address,undefined -DTASKDIST_BUILD_EXAMPLES=OFF -DTASKDIST_BUILD_BENCHMARKS=OFF ;;
         clang) run_config clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
                    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DTASKDIST_BUILD_BENCHMARKS=OFF ;;
-        *) echo "unknown configuration '$c' (gcc, tsan, asan, clang)" >&2; exit 2 ;;
+        # clang-tidy and cppcheck over every translation unit; builds nothing.
+        lint)  bash scripts/lint.sh ;;
+        *) echo "unknown configuration '$c' (gcc, tsan, asan, clang, lint)" >&2; exit 2 ;;
     esac
 done
 echo "=== all configurations passed: ${configs[*]}"
