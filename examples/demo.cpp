@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -73,7 +74,7 @@ struct Row {
 double percentile_ms(std::vector<std::int64_t> v, double q) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
-    std::size_t idx = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+    std::size_t idx = static_cast<std::size_t>(std::lround(q * static_cast<double>(v.size() - 1)));
     return static_cast<double>(v[idx]) / 1e6;
 }
 

@@ -71,6 +71,7 @@ int serve(const Args& args) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::listen(listener, 16) != 0) {
+        // NOLINTNEXTLINE(concurrency-mt-unsafe): the pool's threads never call strerror
         std::fprintf(stderr, "metrics_server: cannot listen on 127.0.0.1:%ld: %s\n", args.port, std::strerror(errno));
         return 1;
     }

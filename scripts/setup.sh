@@ -8,6 +8,7 @@ packages=(
     libtbb-dev libboost-dev libpng-dev doxygen
     libhiredis-dev redis-server
     libclang-rt-14-dev
+    clang-tidy cppcheck
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -67,7 +67,7 @@ inline PromParse parse_prometheus(const std::string& text) {
         for (const char* suffix : {"_bucket", "_sum", "_count"}) {
             const std::string s(suffix);
             if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
-                const std::string base = name.substr(0, name.size() - s.size());
+                std::string base = name.substr(0, name.size() - s.size());
                 auto it = out.types.find(base);
                 if (it != out.types.end() && it->second == "histogram") return base;
             }

@@ -131,7 +131,7 @@ TEST_CASE("reject under concurrent producers: every offer is either accepted and
         }
     }
     CHECK(all_right);
-    CHECK(accepted + static_cast<std::size_t>(refused.load()) == std::size_t{producers * per_producer});
+    CHECK(accepted + static_cast<std::size_t>(refused.load()) == std::size_t{producers} * per_producer);
     pool.wait_idle();
     const auto s = pool.stats();
     CHECK(s.submitted == accepted);
@@ -544,12 +544,12 @@ TEST_CASE("drop_oldest under concurrent producers: every handle resolves a value
         }
     }
     CHECK(other == 0);
-    CHECK(values + rejected == std::uint64_t{producers * per_producer});
+    CHECK(values + rejected == std::uint64_t{producers} * per_producer);
     pool.wait_idle();
     const auto s = pool.stats();
     CHECK(s.rejected == rejected);
     CHECK(s.completed == values);
-    CHECK(s.submitted == std::uint64_t{producers * per_producer});
+    CHECK(s.submitted == std::uint64_t{producers} * per_producer);
     check_balanced(s);
 }
 
@@ -626,7 +626,7 @@ TEST_CASE("block and caller_runs under concurrent producers: every offer is acce
     CHECK(all_right);
     pool.wait_idle();
     const auto s = pool.stats();
-    CHECK(s.submitted == std::uint64_t{producers * per_producer});
+    CHECK(s.submitted == std::uint64_t{producers} * per_producer);
     CHECK(s.completed == s.submitted);
     CHECK(s.refused == 0);
     CHECK(s.blocked == 0);

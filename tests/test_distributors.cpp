@@ -335,7 +335,7 @@ TEST_CASE("Priority with aging_step 0 keeps an old low-priority task behind a ne
         auto low = pool.submit(0, {.priority = 0});
         const Clock::time_point low_submitted = Clock::now();
         // Producer pacing, not synchronisation: the gap only has to be at least 2 ms.
-        while (Clock::now() - low_submitted <= 2ms) std::this_thread::yield();
+        while (Clock::now() - low_submitted <= std::chrono::milliseconds(2)) std::this_thread::yield();
         auto high = pool.submit(1, {.priority = 1});
         h.release();
         const std::uint64_t low_seq = await(low).seq;
@@ -390,7 +390,7 @@ TEST_CASE("Priority aging bounds the wait: a low task runs before higher ones su
         const Clock::time_point after = Clock::now();
         highs.push_back(High{std::move(handle), before, after});
         if (before - low_after > 3 * bound) break;
-        while (Clock::now() - after < 100us) std::this_thread::yield();  // pacing only
+        while (Clock::now() - after < std::chrono::microseconds(100)) std::this_thread::yield();  // pacing only
     }
     h.release();
 

@@ -752,6 +752,7 @@ TEST_CASE("exactly once under random faults: 4 producers, a mix of values, throw
             seen = outcome_of(h);
         }
         if (seen != expected) {
+            // NOLINTNEXTLINE(performance-inefficient-string-concatenation): once per test, on failure only
             if (wrong++ == 0) first_problem = "task " + std::to_string(id) + ": expected " + expected + ", saw " + seen;
         }
     }

@@ -405,16 +405,16 @@ TEST_CASE("observers: a retried attempt is reported as retrying, then the next a
     std::vector<std::string> seen;
     for (const auto& e : rec->events()) {
         switch (e.kind) {
-            case Recorder::submit: seen.push_back("submit"); break;
+            case Recorder::submit: seen.emplace_back("submit"); break;
             case Recorder::start: seen.push_back("start " + std::to_string(e.attempt)); break;
             case Recorder::finish:
                 seen.push_back(std::string("finish ") + std::to_string(e.attempt) +
                                (e.outcome == taskdist::AttemptOutcome::retrying ? " retrying" : "") +
                                (e.outcome == taskdist::AttemptOutcome::completed ? " completed" : ""));
                 break;
-            case Recorder::worker_start: seen.push_back("worker_start"); break;
-            case Recorder::worker_stop: seen.push_back("worker_stop"); break;
-            case Recorder::replace: seen.push_back("replace"); break;
+            case Recorder::worker_start: seen.emplace_back("worker_start"); break;
+            case Recorder::worker_stop: seen.emplace_back("worker_stop"); break;
+            case Recorder::replace: seen.emplace_back("replace"); break;
         }
     }
     // The replacement is reported when the fault is seen, before the task's

@@ -247,7 +247,7 @@ TEST_CASE("an on_error that itself throws neither crashes the pool nor loses the
     taskdist::ThreadPool pool({.workers = 2, .on_error = [&](std::exception_ptr) {
                                    const int n = calls.fetch_add(1);
                                    if (n % 2 == 0) throw std::logic_error("on_error fails too");
-                                   throw n;  // and not always with a std::exception
+                                   throw int{n};  // and not always with a std::exception
                                }});
     constexpr int tasks = 10;
     for (int i = 0; i < tasks; ++i) pool.post([] { throw std::runtime_error("posted task fails"); });

@@ -141,7 +141,7 @@ TEST_CASE("resize() while producers submit: no task is lost or run twice, under 
         CHECK(all_right);
         pool.wait_idle();
         const auto s = pool.stats();
-        CHECK(s.submitted == std::uint64_t{producers * per_producer});
+        CHECK(s.submitted == std::uint64_t{producers} * per_producer);
         CHECK(s.completed == s.submitted);
         check_balanced(s);
     };

@@ -608,7 +608,7 @@ TEST_CASE("throughput is 0 on a fresh pool and counts exactly a finished burst o
         const Clock::time_point t0 = Clock::now();
         for (int i = 0; i < burst; ++i) pool.post([] {});
         pool.wait_idle();
-        while (Clock::now() < t0 + 900ms) {
+        while (Clock::now() < t0 + std::chrono::milliseconds(900)) {
             const double t = pool.stats().throughput;
             if (t > burst) above = std::max(above, t);
             if (t == static_cast<double>(burst)) {
@@ -700,7 +700,10 @@ TEST_CASE("LatencyHistogram percentiles of skewed distributions are within the d
     SECTION("a geometric long tail") {
         std::vector<std::uint64_t> v;
         double x = 50.0;
-        for (int i = 0; i < 20'000; ++i, x *= 1.0007) v.push_back(static_cast<std::uint64_t>(x));
+        for (int i = 0; i < 20'000; ++i) {
+            v.push_back(static_cast<std::uint64_t>(x));
+            x *= 1.0007;
+        }
         check_histogram_against_exact(std::move(v), "50 * 1.0007^i ns");
     }
     SECTION("log-uniform over 10 ns .. 10 s, shuffled") {

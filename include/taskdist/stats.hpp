@@ -116,7 +116,7 @@ public:
 
     static std::size_t bucket_of(std::uint64_t ns) noexcept {
         if (ns < sub_count) return static_cast<std::size_t>(ns);
-        int e = std::bit_width(ns) - 1;
+        int e = static_cast<int>(std::bit_width(ns)) - 1;
         if (e > max_exponent) return bucket_count - 1;
         std::uint64_t sub = (ns >> (e - sub_bits)) & (sub_count - 1);
         return static_cast<std::size_t>(sub_count + static_cast<std::uint64_t>(e - sub_bits) * sub_count + sub);

@@ -155,6 +155,7 @@ private:
                                           ? new detail::BoxedState<detail::Thunk, R>(std::move(thunk))
                                           : new detail::TaskState<R>();
         std::optional<TaskHandle<R>> handle(detail::make_handle(state));
+        // NOLINTNEXTLINE(bugprone-use-after-move): when the state took the callable, the queue gets the empty Thunk
         if (core_->push(Item{std::move(thunk), detail::StateRef<detail::TaskStateBase>(state), 0},
                         options, throw_if_full) == Core::Pushed::refused) {
             handle.reset();

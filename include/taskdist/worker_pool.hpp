@@ -104,15 +104,15 @@ template <class Result, class H, class Task, class... Args>
 Result invoke_handler(H& h, Task&& task, TaskContext& ctx, Args&... args) {
     if constexpr (std::invocable<H&, Args&..., Task&&, TaskContext&>) {
         if constexpr (std::is_void_v<Result>) {
-            (void)h(args..., std::move(task), ctx);
+            (void)h(args..., std::forward<Task>(task), ctx);
         } else {
-            return h(args..., std::move(task), ctx);
+            return h(args..., std::forward<Task>(task), ctx);
         }
     } else {
         if constexpr (std::is_void_v<Result>) {
-            (void)h(args..., std::move(task));
+            (void)h(args..., std::forward<Task>(task));
         } else {
-            return h(args..., std::move(task));
+            return h(args..., std::forward<Task>(task));
         }
     }
 }
@@ -399,6 +399,7 @@ private:
                                                ? new detail::BoxedState<Task, Result>(std::move(task))
                                                : new detail::TaskState<Result>();
         std::optional<TaskHandle<Result>> handle(detail::make_handle(state));
+        // NOLINTNEXTLINE(bugprone-use-after-move): when the state took the task, the queue gets the moved-from shell
         if (core_->push(Item{std::move(task), detail::StateRef<detail::TaskState<Result>>(state), 0},
                         options, throw_if_full) == Core::Pushed::refused) {
             handle.reset();

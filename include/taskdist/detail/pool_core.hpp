@@ -1187,6 +1187,7 @@ private:
         } catch (...) {
             error = std::current_exception();
         }
+        // NOLINTNEXTLINE(bugprone-use-after-move): item is read only when unboxed() threw, before it moved item's state out
         settle_claimed(task ? *task : item, std::move(error));
     }
 

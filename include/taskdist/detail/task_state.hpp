@@ -321,7 +321,7 @@ public:
         if constexpr (!std::is_void_v<R>) {
             R* p = std::launder(reinterpret_cast<R*>(&storage_));
             return std::move(*p);
-        }
+        }  // cppcheck-suppress missingReturn ; cppcheck 2.10 misses that a void R needs no return here
     }
 
 protected:

@@ -20,10 +20,12 @@ class Thunk {
 public:
     static constexpr std::size_t inline_size = 48;
 
+    // cppcheck-suppress uninitMemberVar ; buf_ is raw storage, read only while ops_ says it holds a callable
     Thunk() noexcept = default;
 
     template <class F, class D = std::decay_t<F>>
         requires(!std::is_same_v<D, Thunk>)
+    // NOLINTNEXTLINE(bugprone-forwarding-reference-overload): the requires clause keeps Thunk itself out; clang-tidy 14 sees only enable_if
     explicit Thunk(F&& f) {
         if constexpr (fits_inline<D>) {
             ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
@@ -61,6 +63,7 @@ private:
     };
 
     template <class D>
+    // NOLINTNEXTLINE(misc-redundant-expression): clang-tidy 14 takes sizeof(D) and alignof(D) for the same expression
     static constexpr bool fits_inline = sizeof(D) <= inline_size && alignof(D) <= alignof(std::max_align_t) &&
                                         std::is_nothrow_move_constructible_v<D>;
 

@@ -493,7 +493,7 @@ private:
         const std::string block = std::to_string(options_.block.count());
         std::vector<std::string_view> args{"XREADGROUP", "GROUP", group_name, options_.consumer, "COUNT", count, "BLOCK", block, "STREAMS"};
         for (const auto& s : streams) args.push_back(s);
-        for (std::size_t i = 0; i < streams.size(); ++i) args.push_back(">");
+        for (std::size_t i = 0; i < streams.size(); ++i) args.emplace_back(">");
         Reply r = loop_conn_.command(args);
         if (!r.is_nil()) take(r);
     }
