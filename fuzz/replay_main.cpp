@@ -18,17 +18,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void replay(const fs::path& file) {
+bool replay(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
         std::fprintf(stderr, "cannot read %s\n", file.c_str());
-        std::exit(1);
+        return false;
     }
     const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     // A copy of exactly the input's size, as libFuzzer gives it, so that
     // AddressSanitizer sees a read past the end.
     std::vector<std::uint8_t> data(bytes.begin(), bytes.end());
     LLVMFuzzerTestOneInput(data.empty() ? nullptr : data.data(), data.size());
+    return true;
 }
 
 } // namespace
@@ -43,11 +44,11 @@ int main(int argc, char** argv) {
             }
             std::sort(files.begin(), files.end());  // the same order on every run
         } else {
-            files.push_back(argv[i]);
+            files.emplace_back(argv[i]);
         }
         for (const fs::path& f : files) {
             std::fprintf(stderr, "replaying %s\n", f.c_str());
-            replay(f);
+            if (!replay(f)) return 1;
             ++count;
         }
     }

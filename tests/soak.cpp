@@ -45,7 +45,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
 
 // What a task is told to do, and so what its handle must end with.
 enum class Fault : std::uint8_t {
@@ -66,9 +65,9 @@ constexpr std::array<const char*, fault_kinds> fault_names{
 // Weights out of 1000; hangs are rare because each one holds a thread for hang_grace.
 constexpr std::array<unsigned, fault_kinds> fault_weights{640, 60, 50, 25, 30, 3, 80, 60, 45, 7};
 
-constexpr auto hang_grace = 20ms;
-constexpr auto task_timeout = 2ms;
-constexpr auto patience = 60s;  // bounds how long a broken run hangs before it is called lost
+constexpr auto hang_grace = std::chrono::milliseconds(20);
+constexpr auto task_timeout = std::chrono::milliseconds(2);
+constexpr auto patience = std::chrono::seconds(60);  // bounds how long a broken run hangs before it is called lost
 constexpr std::size_t max_workers = 4;
 constexpr std::size_t window = 256;  // outstanding handles per producer
 
@@ -195,11 +194,11 @@ public:
                 return false;
             }
         };
-        o.retry_backoff = 100us;
+        o.retry_backoff = std::chrono::microseconds(100);
         o.hang_grace = hang_grace;
-        o.quarantine_wait = 5s;
-        o.restart_backoff = 100us;
-        o.restart_backoff_max = 1ms;
+        o.quarantine_wait = std::chrono::seconds(5);
+        o.restart_backoff = std::chrono::microseconds(100);
+        o.restart_backoff_max = std::chrono::milliseconds(1);
         o.broken_after = 1'000'000;  // fault_always may hit every worker at once; that is not a broken pool
         o.on_error = [this](std::exception_ptr) { post_errors_.fetch_add(1, std::memory_order_relaxed); };
         if (rng() % 2) {
@@ -282,7 +281,7 @@ private:
             case Fault::cancel:
             case Fault::caller_stop:
                 // Runs long enough that the cancel often lands while it runs.
-                for (auto until = Clock::now() + 200us; !ctx.stop_requested() && Clock::now() < until;) {
+                for (auto until = Clock::now() + std::chrono::microseconds(200); !ctx.stop_requested() && Clock::now() < until;) {
                     std::this_thread::yield();
                 }
                 break;
@@ -472,7 +471,7 @@ private:
                     break;
                 }
                 default:
-                    (void)pool.wait_idle_for(100us);
+                    (void)pool.wait_idle_for(std::chrono::microseconds(100));
                     break;
             }
             std::this_thread::sleep_for(std::chrono::microseconds(100 + rng() % 900));
@@ -568,7 +567,7 @@ private:
         // their count is polled, bounded by patience.
         const auto expected_max = base + pool.size() + 1;  // + the supervisor, started by the first timer
         const auto until = Clock::now() + patience;
-        while (thread_count() > expected_max && Clock::now() < until) std::this_thread::sleep_for(1ms);
+        while (thread_count() > expected_max && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         const auto n = thread_count();
         v_.check(n >= base + pool.size() && n <= expected_max,
                  "threads: " + std::to_string(n - base) + " for a pool of " + std::to_string(pool.size()) + " workers");
@@ -576,7 +575,7 @@ private:
 
     static void wait_threads(std::size_t base) {
         const auto until = Clock::now() + patience;
-        while (thread_count() > base && Clock::now() < until) std::this_thread::sleep_for(1ms);
+        while (thread_count() > base && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
 
     const Config& cfg_;
@@ -610,7 +609,7 @@ int soak(const Config& cfg) {
     const auto start = Clock::now();
     const auto budget = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.seconds));
     // Rounds of about a tenth of the budget, so every distributor gets at least two.
-    const auto slice = std::clamp<Clock::duration>(budget / 10, 50ms, 2s);
+    const auto slice = std::clamp<Clock::duration>(budget / 10, std::chrono::milliseconds(50), std::chrono::seconds(2));
     // Sanitizer runtimes start a helper thread of their own with the first
     // thread the program makes: count the threads after one pool has come and gone.
     {
@@ -631,7 +630,7 @@ int soak(const Config& cfg) {
     // Memory: after every distributor has run once, RSS may grow by allocator
     // noise but not with the number of tasks. Sanitizers keep freed memory
     // in quarantine on purpose, and check leaks themselves at exit.
-    const std::size_t rss_allowance = rss_first / 4 + 32 * 1024;
+    const std::size_t rss_allowance = rss_first / 4 + std::size_t{32} * 1024;
     if (!SOAK_SANITIZED) {
         v.check(rss_peak <= rss_first + rss_allowance, "memory grew from " + std::to_string(rss_first / 1024) + " MiB to " +
                                                             std::to_string(rss_peak / 1024) + " MiB");
@@ -680,9 +679,12 @@ int soak(const Config& cfg) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
     Config cfg;
     cli::Parser p;
     p.real("--seconds", cfg.seconds, 0, 7 * 24 * 3600.0).whole("--seed", cfg.seed, 0, 1L << 62).whole("--producers", cfg.producers, 1, 64);
     return cli::run("soak", p, argc, argv, [&] { return soak(cfg); });
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "soak: %s\n", e.what());
+    return 1;
 }

@@ -54,8 +54,8 @@ rd::WorkerOptions worker_options(const RedisServer& server, std::string name, st
     o.redis = server.endpoint();
     o.queue = "q";
     o.consumer = std::move(name);
-    o.lease = 400ms;
-    o.block = 50ms;
+    o.lease = std::chrono::milliseconds(400);
+    o.block = std::chrono::milliseconds(50);
     o.pool.workers = threads;
     return o;
 }
@@ -64,7 +64,7 @@ rd::ClientOptions client_options(const RedisServer& server) {
     rd::ClientOptions o;
     o.redis = server.endpoint();
     o.queue = "q";
-    o.block = 50ms;
+    o.block = std::chrono::milliseconds(50);
     return o;
 }
 
@@ -218,7 +218,7 @@ TEST_CASE("redis: a worker that lost its lease has its late result dropped, and 
     c.command({"XCLAIM", stream, "workers", "new-owner", "0", entry});
 
     gate.open();  // the first worker finishes late
-    for (int i = 0; i < 1000 && a.worker().counters().superseded == 0; ++i) std::this_thread::sleep_for(5ms);
+    for (int i = 0; i < 1000 && a.worker().counters().superseded == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     CHECK(a.worker().counters().superseded == 1);
     CHECK(a.worker().counters().completed == 0);
     CHECK_FALSE(h.ready());
@@ -271,15 +271,15 @@ TEST_CASE("redis: a handler's exception arrives as RemoteTaskError; a timeout as
         [](std::int64_t x, taskdist::TaskContext& ctx) -> std::int64_t {
             if (x == 1) throw std::out_of_range("no such account");
             if (x == 2) {
-                while (!ctx.stop_requested()) std::this_thread::sleep_for(1ms);
+                while (!ctx.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
             }
             return x;
         },
         worker_options(server, "w"));
     rd::Client<std::int64_t, std::int64_t> client(client_options(server));
     auto thrown = client.submit(1);
-    auto slow = client.submit(2, {.timeout = 50ms});
-    auto fine = client.submit(3, {.timeout = 5s});
+    auto slow = client.submit(2, {.timeout = std::chrono::milliseconds(50)});
+    auto fine = client.submit(3, {.timeout = std::chrono::seconds(5)});
     REQUIRE(thrown.wait_for(patience));
     REQUIRE(slow.wait_for(patience));
     REQUIRE(fine.wait_for(patience));
@@ -313,7 +313,7 @@ TEST_CASE("redis: corrupt messages are dead-lettered with their reason and the w
 
     // All three reach the dead-letter stream, each with a reason.
     std::string reasons;
-    for (int i = 0; i < 500 && stream_length(c, keys.dead()) < 3; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 500 && stream_length(c, keys.dead()) < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     rd::Reply dead = c.command({"XRANGE", keys.dead(), "-", "+"});
     REQUIRE(dead.size() == 3);
     for (std::size_t i = 0; i < dead.size(); ++i) {
@@ -341,9 +341,9 @@ TEST_CASE("redis: a task whose workers keep dying is dead-lettered after max_del
 
     // Two workers take it and die (read, never complete): deliveries 1 and 2.
     c.command({"XREADGROUP", "GROUP", "workers", "dead-1", "COUNT", "1", "STREAMS", keys.stream(1), ">"});
-    std::this_thread::sleep_for(450ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(450));
     c.command({"XAUTOCLAIM", keys.stream(1), "workers", "dead-2", "400", "0-0", "COUNT", "1"});
-    std::this_thread::sleep_for(450ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(450));
 
     std::atomic<int> runs{0};
     auto o = worker_options(server, "survivor");
@@ -370,15 +370,15 @@ TEST_CASE("redis: a lease kept alive by heartbeats is not taken over, however lo
     std::atomic<int> runs{0};
     auto slow = [&](std::int64_t x) {
         runs.fetch_add(1);
-        std::this_thread::sleep_for(1500ms);  // the work: almost 4 leases long
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the work: almost 4 leases long
         return x;
     };
     auto oa = worker_options(server, "holder", 1);
-    oa.heartbeat = 100ms;
+    oa.heartbeat = std::chrono::milliseconds(100);
     Serving<std::int64_t, std::int64_t> a(slow, oa);
     rd::Client<std::int64_t, std::int64_t> client(client_options(server));
     auto h = client.submit(1);
-    for (int i = 0; i < 500 && a.worker().counters().taken == 0; ++i) std::this_thread::sleep_for(5ms);
+    for (int i = 0; i < 500 && a.worker().counters().taken == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     REQUIRE(a.worker().counters().taken == 1);
     Serving<std::int64_t, std::int64_t> b(slow, worker_options(server, "idle-thief", 1));
     REQUIRE(h.wait_for(patience));
@@ -410,14 +410,14 @@ TEST_CASE("redis: a worker stopping cleanly hands back what it took but never st
     rd::Client<std::int64_t, std::int64_t> client(client_options(server));
     std::vector<taskdist::TaskHandle<std::int64_t>> hs;
     for (std::int64_t i = 0; i < 4; ++i) hs.push_back(client.submit(i));
-    for (int i = 0; i < 1000 && (first->worker().counters().taken < 4 || started.load() < 1); ++i) std::this_thread::sleep_for(5ms);
+    for (int i = 0; i < 1000 && (first->worker().counters().taken < 4 || started.load() < 1); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     REQUIRE(first->worker().counters().taken == 4);
     REQUIRE(started.load() == 1);
 
     // Stop while one runs and three wait: the three go back at once, then the
     // running one is let finish.
     std::thread stopper([&] { first->stop(); });
-    for (int i = 0; i < 6000 && first->worker().counters().handed_back < 3; ++i) std::this_thread::sleep_for(5ms);
+    for (int i = 0; i < 6000 && first->worker().counters().handed_back < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     CHECK(started.load() == 1);
     gate.open();
     stopper.join();
@@ -449,7 +449,7 @@ TEST_CASE("redis: with the server gone, submit throws RedisError and workers kee
 
     server.stop();
     CHECK_THROWS_AS(client.submit(2), rd::RedisError);
-    for (int i = 0; i < 6000 && w.worker().counters().redis_errors == 0; ++i) std::this_thread::sleep_for(5ms);
+    for (int i = 0; i < 6000 && w.worker().counters().redis_errors == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     CHECK(w.worker().counters().redis_errors > 0);
 
     server.start();  // empty: no persistence
@@ -494,7 +494,7 @@ rd::Reply command_through_outage(rd::Connection& c, const std::vector<std::strin
             return c.command(args);
         } catch (const rd::RedisError&) {
             if (Clock::now() > until) throw;
-            std::this_thread::sleep_for(10ms);
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
     }
 }
@@ -537,12 +537,12 @@ TEST_CASE("redis: the server killed (SIGKILL) and restarted twice while three wo
                     refused.fetch_add(1);
                     refused.notify_all();
                     if (st.stop_requested()) return;
-                    std::this_thread::sleep_for(20ms);
+                    std::this_thread::sleep_for(std::chrono::milliseconds(20));
                 }
             }
             submitted.store(i + 1);
             submitted.notify_all();
-            if (i % 20 == 19) std::this_thread::sleep_for(10ms);  // a steady stream, not one burst
+            if (i % 20 == 19) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // a steady stream, not one burst
         }
     });
 
@@ -671,7 +671,7 @@ TEST_CASE("redis: three worker processes, one killed with SIGKILL while it holds
     for (int i = 0; i < 3000; ++i) {
         const rd::Reply r = c.command({"HGET", "test:ran-by", "p1"});
         if (!r.is_nil() && std::stoll(std::string(r.str())) >= 4) break;
-        std::this_thread::sleep_for(5ms);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     const rd::Reply held = c.command({"XPENDING", rd::Keys("q").stream(1), "workers", "-", "+", "100", "p1"});
     ::kill(workers[0], SIGKILL);
