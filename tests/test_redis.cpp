@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -499,6 +500,22 @@ rd::Reply command_through_outage(rd::Connection& c, const std::vector<std::strin
     }
 }
 
+/// Waits for each handle (task i doubles i) and returns the indices whose
+/// value was wrong; `where`, if given, explains a handle that never resolves.
+std::set<std::int64_t> wrong_doubles(std::vector<taskdist::TaskHandle<std::int64_t>>& hs,
+                                     const std::function<std::string(std::int64_t)>& where = {}) {
+    std::set<std::int64_t> wrong;
+    for (std::size_t i = 0; i < hs.size(); ++i) {
+        auto& h = hs[i];
+        REQUIRE(h.valid());
+        const auto n = static_cast<std::int64_t>(i);
+        if (!h.wait_for(patience) && where) FAIL_CHECK(where(n));
+        REQUIRE(h.wait_for(patience));
+        if (h.get() != 2 * n) wrong.insert(n);
+    }
+    return wrong;
+}
+
 /// What Redis knows of task t<i>, for a failure message.
 std::string where_is(const RedisServer& server, const std::string& client_id, std::int64_t i) {
     rd::Connection d(server.endpoint());
@@ -558,14 +575,7 @@ TEST_CASE("redis: the server killed (SIGKILL) and restarted twice while three wo
     producer.join();
     CHECK(refused.load() >= 2);
 
-    std::set<std::int64_t> wrong;
-    for (std::int64_t i = 0; i < n; ++i) {
-        auto& h = hs[static_cast<std::size_t>(i)];
-        REQUIRE(h.valid());
-        if (!h.wait_for(patience)) FAIL_CHECK(where_is(server, client.client_id(), i));
-        REQUIRE(h.wait_for(patience));
-        if (h.get() != 2 * i) wrong.insert(i);
-    }
+    const auto wrong = wrong_doubles(hs, [&](std::int64_t i) { return where_is(server, client.client_id(), i); });
     CHECK(wrong.empty());
     CHECK(client.pending() == 0);
     CHECK(client.replies() == static_cast<std::uint64_t>(n));  // one result record per task: none answered twice
@@ -620,13 +630,7 @@ TEST_CASE("redis: one worker's connections cut again and again (CLIENT KILL), an
             }
         });
 
-        std::set<std::int64_t> wrong;
-        for (std::int64_t i = 0; i < n; ++i) {
-            auto& h = hs[static_cast<std::size_t>(i)];
-            REQUIRE(h.wait_for(patience));
-            if (h.get() != 2 * i) wrong.insert(i);
-        }
-        CHECK(wrong.empty());
+        CHECK(wrong_doubles(hs).empty());
     }
     INFO("connections of p1 cut " << cuts.load() << " times, the client's " << client_cuts.load());
     CHECK(cuts.load() >= 3);
@@ -680,13 +684,7 @@ TEST_CASE("redis: three worker processes, one killed with SIGKILL while it holds
     INFO("p1 held " << held.size() << " tasks when killed");
     REQUIRE(held.size() > 0);
 
-    std::set<std::int64_t> wrong;
-    for (std::int64_t i = 0; i < n; ++i) {
-        auto& h = hs[static_cast<std::size_t>(i)];
-        REQUIRE(h.wait_for(patience));
-        if (h.get() != 2 * i) wrong.insert(i);
-    }
-    CHECK(wrong.empty());
+    CHECK(wrong_doubles(hs).empty());
     CHECK(client.pending() == 0);
     CHECK(client.replies() == static_cast<std::uint64_t>(n));  // no task answered twice
     // Every task ran at least once; the ones p1 held ran again after it died.
