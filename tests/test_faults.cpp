@@ -506,6 +506,71 @@ TEST_CASE("a factory that always fails: queued tasks resolve with PoolBroken ins
     check_all_resolved(s);
 }
 
+namespace {
+/// A policy that puts every task on worker 0, available or not: legal (a
+/// policy only has to name a worker that exists), and the worst case for a
+/// down worker that tries to hand its tasks to others.
+struct PinnedToFirst {
+    template <class Item>
+    class queue {
+    public:
+        queue(const PinnedToFirst&, std::size_t workers) : lanes_(workers) {}
+        taskdist::Placement push(Item&& item, const taskdist::TaskInfo&, taskdist::WorkerSet) {
+            lanes_.push(0, std::move(item));
+            return taskdist::Placement::on(0);
+        }
+        std::optional<Item> try_pop(std::size_t w) { return lanes_.try_pop(w); }
+        std::size_t queued(std::size_t w) const noexcept { return lanes_.queued(w); }
+
+    private:
+        taskdist::PerWorkerQueues<Item> lanes_;
+    };
+};
+} // namespace
+
+TEST_CASE("a down worker whose policy puts its tasks straight back on it sleeps out its back-off, then runs "
+          "them; shutdown_now() meanwhile returns") {
+    // Before the fix the down worker handed its tasks on and got them back,
+    // forever: the tasks never ran and shutdown_now() waited for it.
+    for (const bool shut_down_early : {false, true}) {
+        std::promise<void> down;
+        std::atomic<bool> first{true};
+        taskdist::WorkerPool<int, int, PinnedToFirst> pool(
+            [](int x) {
+                if (x < 0) throw taskdist::WorkerFault("expected test output: worker 0 breaks");
+                return 2 * x;
+            },
+            {.workers = 2,
+             .restart_backoff = 200ms,
+             .restart_backoff_max = 200ms,
+             .on_replace = [&](const taskdist::ReplaceEvent&) {
+                 if (first.exchange(false)) down.set_value();
+             }});
+        auto broken = pool.submit(-1);
+        REQUIRE(down.get_future().wait_for(patience) == std::future_status::ready);
+        // Worker 0 is down for 200 ms and worker 1 is available: worker 0
+        // tries to hand these on, and the policy puts them back.
+        std::vector<taskdist::TaskHandle<int>> hs;
+        for (int i = 0; i < 10; ++i) hs.push_back(pool.submit(i));
+        if (shut_down_early) {
+            std::promise<std::size_t> cancelled;
+            auto f = cancelled.get_future();
+            std::jthread t([&] { cancelled.set_value(pool.shutdown_now().never_started); });
+            REQUIRE(f.wait_for(patience) == std::future_status::ready);
+            const std::size_t n = f.get();
+            std::size_t read_cancelled = 0;
+            for (auto& h : hs) {
+                REQUIRE(h.wait_for(patience));
+                read_cancelled += outcome_of(h) == "TaskCancelled" ? 1 : 0;
+            }
+            CHECK(read_cancelled == n);
+        } else {
+            for (int i = 0; i < 10; ++i) CHECK(await(hs[static_cast<std::size_t>(i)]) == 2 * i);
+        }
+        CHECK(outcome_of(broken) == "WorkerFault");
+    }
+}
+
 TEST_CASE("a handler that throws WorkerFault on its first attempt only: the retry succeeds on another worker") {
     // Per worker: the second call of a worker's factory is its rebuild (the
     // other worker's first build may come later, on a loaded machine).

@@ -700,10 +700,10 @@ private:
     bool down_wait(std::size_t w, std::uint32_t failures) {
         const std::int64_t until = now_ns() + restart_delay(failures).count();
         for (;;) {
-            drain_down(w);
+            const bool kept = drain_down(w);
             if (exit_ready() || w >= active_.load(std::memory_order_acquire)) return false;
             if (now_ns() >= until) return true;
-            down_sleep(w, until);
+            down_sleep(w, until, kept);
         }
     }
 
@@ -716,34 +716,45 @@ private:
         return true;
     }
 
-    void drain_down(std::size_t w) {
+    /// Moves what waits in a down worker's queue to workers that can run it.
+    /// True if tasks stay here (nobody else can take them now): the caller
+    /// then sleeps out its back-off instead of spinning on them.
+    bool drain_down(std::size_t w) {
         if (draining_.load(std::memory_order_acquire)) {
             while (std::optional<Item> item = queue_.try_pop(w)) discard(std::move(*item));
-            return;
+            return false;
         }
         const bool broken = pool_broken();
         if (!broken) {
             // Keep tasks where they are until somebody can run them; leave a
             // shared queue (queued() == 0) to the healthy workers.
-            if (workers().available_count() == 0) return;
-            while (queue_.queued(w) > 0) {
+            if (workers().available_count() == 0) return queue_.queued(w) > 0;
+            // At most what is here now, and not a task the distributor puts
+            // straight back here (it may know no other worker, e.g. after a
+            // resize): chasing those would spin forever, and a shutdown_now()
+            // that began meanwhile would wait for this loop.
+            for (std::size_t n = queue_.queued(w); n > 0 && !draining_.load(std::memory_order_acquire); --n) {
                 std::optional<Item> item = queue_.try_pop(w);
                 if (!item) break;
-                repush(std::move(*item));
+                const Placement to = repush(std::move(*item));
+                if (!to.is_any() && to.worker == w) return true;
             }
-            return;
+            return false;
         }
         while (std::optional<Item> item = queue_.try_pop(w)) {
             fail_unstarted(std::move(*item), std::make_exception_ptr(PoolBroken{}));
         }
+        return false;
     }
 
-    void down_sleep(std::size_t w, std::int64_t until) {
+    /// `kept`: tasks wait here that only this worker can take; sleep anyway
+    /// (a new push, a resize or a shutdown wakes it).
+    void down_sleep(std::size_t w, std::int64_t until, bool kept) {
         WorkerSlot& s = slots_[w];
         s.sleeping.store(1, std::memory_order_seq_cst);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
         heavy_fence();  // pairs with the producer's light_fence() in wake_for()
-        if (queue_.queued(w) == 0 && !exit_ready() && w < active_.load(std::memory_order_seq_cst)) {
+        if ((kept || queue_.queued(w) == 0) && !exit_ready() && w < active_.load(std::memory_order_seq_cst)) {
             park_until(s.sleeping, 1, to_time_point(until));
         }
         cancel_sleep(s);
@@ -1024,7 +1035,8 @@ private:
     /// Queues a task again (a retry, or a task re-dispatched away from a
     /// down worker) without counting it as a new submission. Never refused
     /// for a closed pool: the task was accepted before.
-    void repush(Item&& item, bool holding_runners_lock = false) {
+    /// Where the task went (any_worker if it was resolved instead).
+    Placement repush(Item&& item, bool holding_runners_lock = false) {
         TaskInfo info = item.state ? item.state->info_ : TaskInfo{};
         item.submitted_ns = now_ns();
         try {
@@ -1032,9 +1044,11 @@ private:
             wake_for(where);
             // Under runners_mutex_ the set of workers cannot change under us.
             if (!holding_runners_lock) adopt_if_orphaned(where);
+            return where;
         } catch (...) {
             // The distributor did not keep it (requirement 4): resolve it.
             fail_unstarted(std::move(item), std::current_exception());
+            return Placement::any();
         }
     }
 
