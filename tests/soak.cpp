@@ -22,6 +22,8 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -603,11 +605,50 @@ void run_round(std::size_t which, const Config& cfg, std::uint64_t seed, Clock::
     ++totals.rounds;
 }
 
+/// Ends the process with a verdict if the run overstays its budget by far:
+/// a hang (a task never resolving, a pool never shutting down) is a failure
+/// this program must report, not wait out.
+class Watchdog {
+public:
+    explicit Watchdog(Clock::duration limit) {
+        thread_ = std::thread([this, until = Clock::now() + limit] {
+            std::unique_lock lock(mutex_);
+            if (cv_.wait_until(lock, until, [this] { return done_; })) return;
+            std::printf("soak: FAIL (hung: still running %.0f s past its budget; a task or a shutdown never finished)\n",
+                        std::chrono::duration<double>(Clock::now() - until).count() +
+                            std::chrono::duration<double>(grace).count());
+            std::fflush(stdout);
+            std::_Exit(3);
+        });
+    }
+    Watchdog(const Watchdog&) = delete;
+    Watchdog& operator=(const Watchdog&) = delete;
+    ~Watchdog() {
+        {
+            std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    static constexpr auto grace = std::chrono::seconds(120);
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;
+};
+
 int soak(const Config& cfg) {
     Verdict v;
     Totals totals;
     const auto start = Clock::now();
     const auto budget = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.seconds));
+    // A round waits at most `patience` for a handle; a healthy run ends
+    // within its budget plus one round. Twice the budget plus two minutes
+    // is a hang.
+    const Watchdog watchdog(2 * budget + Watchdog::grace);
     // Rounds of about a tenth of the budget, so every distributor gets at least two.
     const auto slice = std::clamp<Clock::duration>(budget / 10, std::chrono::milliseconds(50), std::chrono::seconds(2));
     // Sanitizer runtimes start a helper thread of their own with the first
