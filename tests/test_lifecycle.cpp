@@ -76,6 +76,35 @@ TEST_CASE("shutdown_now(): queued tasks resolve TaskCancelled unstarted and come
     CHECK(pool.shutdown_now().never_started == 0);
 }
 
+TEST_CASE("shutdown_now(): a running task that ignores the stop past hang_grace resolves TaskCancelled, not "
+          "TaskTimeout (it had no timeout), and shutdown_now() returns") {
+    std::promise<void> started;
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    taskdist::WorkerPool<int, int> pool(
+        [&started, released](int x) {
+            started.set_value();
+            (void)released.wait_for(patience);  // deaf to its stop token
+            return x;
+        },
+        {.workers = 1, .hang_grace = 20ms, .quarantine_wait = 100ms});
+    auto h = pool.submit(1);
+    REQUIRE(started.get_future().wait_for(patience) == std::future_status::ready);
+
+    std::promise<std::size_t> done;
+    auto done_f = done.get_future();
+    std::jthread stopper([&] { done.set_value(pool.shutdown_now().never_started); });
+    REQUIRE(h.wait_for(patience));
+    CHECK(outcome_of(h) == "TaskCancelled");
+    REQUIRE(done_f.wait_for(patience) == std::future_status::ready);
+    CHECK(done_f.get() == 0);
+    release.set_value();  // let the quarantined thread end
+    const auto s = pool.stats();
+    CHECK(s.cancelled == 1);
+    CHECK(s.timed_out == 0);
+    CHECK(s.submitted == s.completed + s.failed + s.timed_out + s.cancelled);
+}
+
 TEST_CASE("shutdown_now() with per-worker queues cancels what waits in every worker's queue") {
     std::atomic<int> holding{0};
     std::promise<void> both;

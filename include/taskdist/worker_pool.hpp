@@ -349,7 +349,9 @@ public:
 
     /// Stops accepting; every task still queued resolves TaskCancelled and is
     /// handed back (e.g. to persist it); running tasks have their stop token
-    /// requested. Waits like shutdown(), so at most about hang_grace +
+    /// requested: one that returns keeps its outcome, one that ignores the
+    /// stop past hang_grace resolves TaskCancelled and its thread is left to
+    /// quarantine. Waits like shutdown(), so at most about hang_grace +
     /// quarantine_wait for handlers that ignore the stop. A task a worker had
     /// already taken when the call began may still run. Idempotent (a second
     /// call returns what is left: nothing). Throws WouldDeadlock from one of

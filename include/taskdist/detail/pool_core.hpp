@@ -1526,7 +1526,21 @@ private:
             st->set_flags(TaskStateBase::claimed);
             st->unlock();
             s.ended_other.fetch_add(1, std::memory_order_seq_cst);
-            resolve_claimed(std::move(item.state), std::make_exception_ptr(TaskTimeout{}), timed_out_);
+            if (retry_pending) {
+                resolve_claimed(std::move(item.state), std::make_exception_ptr(TaskTimeout{}), timed_out_);
+            } else {
+                // Only shutdown_now() asks a running task to stop without
+                // resolving it (a timeout resolves it, or leaves a retry
+                // pending; a cancel resolves it). Its hung tasks read as
+                // cancelled, as do the queued ones it cancels, not as timed
+                // out: they had no timeout (found by the soak test).
+                // Not reported to on_error: as with discard(), the stop was
+                // the caller's own doing.
+                st->store_error(std::make_exception_ptr(TaskCancelled{}));
+                cancelled_.fetch_add(1, std::memory_order_seq_cst);
+                item.state.publish();
+                notify_balance();
+            }
         }
         // The slot's counters are ours until the new thread starts.
         WorkerSlot::bump(s.returned, 1, std::memory_order_release);
