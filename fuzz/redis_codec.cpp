@@ -14,12 +14,10 @@
 
 #include <taskdist/redis/codec.hpp>
 
-#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -29,25 +27,14 @@ namespace {
 
 using taskdist::redis::Codec;
 using taskdist::redis::DecodeError;
-
-/// Bytes of T that carry its value: x86's 80-bit long double sits in 12 or
-/// 16 bytes, the rest padding that no round trip has to keep.
-template <class T>
-constexpr std::size_t value_bytes() {
-    if constexpr (std::is_same_v<T, long double> && std::numeric_limits<long double>::digits == 64 &&
-                  std::endian::native == std::endian::little) {
-        return 10;
-    } else {
-        return sizeof(T);
-    }
-}
+using taskdist::redis::detail::value_size;  // the bytes that carry a value: the rest is padding no round trip keeps
 
 template <class T>
 bool same_bits(const T& a, const T& b) {
     unsigned char x[sizeof(T)], y[sizeof(T)];
     std::memcpy(x, &a, sizeof(T));
     std::memcpy(y, &b, sizeof(T));
-    return std::memcmp(x, y, value_bytes<T>()) == 0;
+    return std::memcmp(x, y, value_size<T>()) == 0;
 }
 
 template <class T>
@@ -64,14 +51,14 @@ void check_arithmetic(std::string_view bytes, const char* type) {
     fuzz::expect(bytes.size() == sizeof(T), "accepted an input of the wrong size", type);
     const std::string again = Codec<T>::encode(v);
     fuzz::expect(again.size() == sizeof(T), "encode() gave the wrong size", type);
-    fuzz::expect(std::memcmp(again.data(), bytes.data(), value_bytes<T>()) == 0, "encode(decode(b)) != b", type);
+    fuzz::expect(std::memcmp(again.data(), bytes.data(), value_size<T>()) == 0, "encode(decode(b)) != b", type);
     // The object as the input's bytes lay it out, padding and all: its
     // encoding must carry the value and zeros, never the padding.
     T raw;
     std::memcpy(&raw, bytes.data(), sizeof(T));
     const std::string from_raw = Codec<T>::encode(raw);
-    fuzz::expect(std::memcmp(from_raw.data(), bytes.data(), value_bytes<T>()) == 0, "encode() lost the value", type);
-    for (std::size_t i = value_bytes<T>(); i < sizeof(T); ++i) {
+    fuzz::expect(std::memcmp(from_raw.data(), bytes.data(), value_size<T>()) == 0, "encode() lost the value", type);
+    for (std::size_t i = value_size<T>(); i < sizeof(T); ++i) {
         fuzz::expect(from_raw[i] == 0, "encode() sent padding bytes", type);
         fuzz::expect(again[i] == 0, "encode() sent padding bytes", type);
     }
