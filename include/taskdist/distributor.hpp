@@ -142,6 +142,12 @@ struct ProbeItem {
 ///  6. `q.queued(std::size_t w) const -> std::size_t`: tasks waiting for worker
 ///     w alone (0 for shared queues); for statistics and for policies that
 ///     read load. Called from any thread.
+///  7. Optional: `q.hand_back(std::size_t w) noexcept`, for a policy that
+///     lets worker w hold tasks the others cannot see through queued(w) (as
+///     SharedQueue's per-worker cache does). The pool calls it from worker
+///     w's thread when w stops taking tasks for a while (it is scaled away,
+///     or is down after a WorkerFault), then wakes a sleeper: the policy
+///     makes those tasks reachable by the other workers' try_pop.
 template <class D, class Item>
 concept DistributorFor =
     std::default_initializable<D> && std::copy_constructible<D> &&                        // 1

@@ -207,23 +207,38 @@ private:
 
 /// Events per 100 ms slot over a ring of 16 slots; single writer. A slot is
 /// one 64-bit word (slot id in the high 24 bits, count in the low 40), so a
-/// reader never pairs a new id with an old count.
+/// reader never pairs a new id with an old count. Times are nanoseconds,
+/// or any unit set with set_slot_length(100 ms in that unit) that the
+/// writer and the readers share.
 class RateWindow {
 public:
     static constexpr std::int64_t slot_ns = 100'000'000;
     static constexpr std::size_t slots = 16;
 
-    void record(std::int64_t now_ns) noexcept {
-        std::uint64_t id = static_cast<std::uint64_t>(now_ns / slot_ns) & id_mask;
-        auto& s = ring_[id % slots];
+    /// Before the first record(): the length of a slot in the unit of the
+    /// times given.
+    void set_slot_length(std::int64_t length) noexcept {
+        length_ = length > 0 ? length : 1;
+        until_ = 0;
+    }
+
+    void record(std::int64_t now) noexcept {
+        // The writer remembers its slot's bounds: a division per event would
+        // cost more than the rest of this.
+        if (now >= until_ || now < from_) {
+            id_ = static_cast<std::uint64_t>(now / length_) & id_mask;
+            from_ = now - now % length_;
+            until_ = from_ + length_;
+        }
+        auto& s = ring_[id_ % slots];
         std::uint64_t v = s.load(std::memory_order_relaxed);
-        std::uint64_t next = (v >> count_bits) == id ? v + 1 : (id << count_bits) | 1;
+        std::uint64_t next = (v >> count_bits) == id_ ? v + 1 : (id_ << count_bits) | 1;
         s.store(next, std::memory_order_relaxed);
     }
 
     /// Events in the 10 whole slots before the current one: the last full second.
-    std::uint64_t last_second(std::int64_t now_ns) const noexcept {
-        std::uint64_t cur = static_cast<std::uint64_t>(now_ns / slot_ns);
+    std::uint64_t last_second(std::int64_t now) const noexcept {
+        std::uint64_t cur = static_cast<std::uint64_t>(now / length_);
         std::uint64_t total = 0;
         for (std::uint64_t back = 1; back <= 10 && back <= cur; ++back) {
             std::uint64_t id = (cur - back) & id_mask;
@@ -238,6 +253,11 @@ private:
     static constexpr std::uint64_t count_mask = (std::uint64_t{1} << count_bits) - 1;
     static constexpr std::uint64_t id_mask = (std::uint64_t{1} << (64 - count_bits)) - 1;
     std::array<std::atomic<std::uint64_t>, slots> ring_{};
+    std::int64_t length_ = slot_ns;
+    // The writer's alone.
+    std::uint64_t id_ = 0;
+    std::int64_t from_ = 0;
+    std::int64_t until_ = 0;
 };
 
 } // namespace detail

@@ -29,6 +29,7 @@
 #include "park.hpp"
 #include "platform.hpp"
 #include "task_state.hpp"
+#include "ticks.hpp"
 #include "worker_slot.hpp"
 
 namespace taskdist::detail {
@@ -148,7 +149,12 @@ public:
           queue_(dist, cap_),
           admission_(options_.queue_capacity),
           invoker_(std::move(invoker)),
-          live_(cap_) {}
+          live_(cap_) {
+        if (options_.measure_timing) {
+            const std::int64_t slot = Ticks::from_ns(RateWindow::slot_ns);
+            for (std::size_t w = 0; w < cap_; ++w) slots_[w].rate.set_slot_length(slot);
+        }
+    }
 
     PoolCore(const PoolCore&) = delete;
     PoolCore& operator=(const PoolCore&) = delete;
@@ -488,7 +494,7 @@ public:
 
         std::vector<std::uint64_t> wait_b, run_b;
         std::uint64_t wait_c = 0, wait_s = 0, wait_m = 0, run_c = 0, run_s = 0, run_m = 0;
-        const std::int64_t now = now_ns();
+        const std::int64_t now = Ticks::now();  // the rate windows count in ticks
         for (std::size_t w = 0; w < n; ++w) {
             WorkerStats& ws = out.per_worker[w];
             const WorkerSlot& s = slots_[w];
@@ -632,6 +638,7 @@ private:
                 // unusable (run() already marked the slot down).
                 handler = Worker{};
                 built = false;
+                hand_back(w);
             }
         }
         current_pool = nullptr;
@@ -823,11 +830,14 @@ private:
             keep_payload = attempt < st->max_attempts_;
         }
 
+        // Run time is measured in Ticks (cheap); what is compared with
+        // steady_clock (a limit, a sampled queue wait) reads that clock.
         const bool timed = options_.measure_timing;
         const bool limited = st && (st->timeout_ns_ || st->deadline_ns_);
-        const std::int64_t start = taken ? taken : (timed || limited) ? now_ns() : 0;
+        const std::int64_t start = taken ? taken : timed ? Ticks::now() : 0;
+        const std::int64_t start_ns = (limited || (timed && popped.submitted_ns)) ? now_ns() : 0;
         if (timed && popped.submitted_ns) {
-            s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start - popped.submitted_ns)));
+            s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start_ns - popped.submitted_ns)));
         }
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
         left_queue();  // after `started`: a snapshot never sees its place taken twice
@@ -852,7 +862,7 @@ private:
             ++r.seq;
             r.phase.store((r.seq << 2) | phase_running, std::memory_order_release);
             ContextAccess::set_commit(ctx, &commit_thunk, &actx);
-            std::int64_t limit = st->timeout_ns_ ? add_saturated(start, st->timeout_ns_) : 0;
+            std::int64_t limit = st->timeout_ns_ ? add_saturated(start_ns, st->timeout_ns_) : 0;
             if (st->deadline_ns_ && (limit == 0 || st->deadline_ns_ < limit)) limit = st->deadline_ns_;
             actx.limit = limit;
             if (limit) {
@@ -890,8 +900,8 @@ private:
         }
 
         if (timed) {
-            const std::int64_t end = now_ns();
-            const auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - start));
+            const std::int64_t end = Ticks::now();
+            const std::uint64_t took = Ticks::to_ns(end - start);
             s.run_hist.record(took);
             WorkerSlot::bump(s.busy_ns, took);
             s.rate.record(end);
@@ -1836,6 +1846,7 @@ private:
     /// tasks on, and lets go of the slot unless it was brought back.
     bool retire(Runner& r) {
         const std::size_t w = r.slot;
+        hand_back(w);
         sweep_lane(w, false);  // as the lane's owner
         std::lock_guard lock(runners_mutex_);
         if (w < active_.load(std::memory_order_acquire)) return false;
@@ -1844,6 +1855,16 @@ private:
         // the lane has no owner.
         sweep_lane(w, true);
         return true;
+    }
+
+    /// Worker w stops taking tasks for a while (it leaves, or is down): a
+    /// distributor that keeps tasks per worker beyond queued(w) (SharedQueue's
+    /// cache) gives them back, and a sleeper is woken for them.
+    void hand_back(std::size_t w) noexcept {
+        if constexpr (requires(Queue& q) { q.hand_back(w); }) {
+            queue_.hand_back(w);
+            wake_for(Placement::any());
+        }
     }
 
     void sweep_lane(std::size_t w, bool holding_runners_lock) noexcept {

@@ -2,10 +2,13 @@
 // (moodycamel::ConcurrentQueue) that every worker takes from.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
-#include <vector>
+#include <type_traits>
 
 #include "../detail/concurrentqueue.hpp"
 #include "../distributor.hpp"
@@ -14,16 +17,26 @@ namespace taskdist {
 
 /// Work-conserving: no worker idles while any task waits, whatever ran
 /// before. The default because it is the fastest and never leaves a task
-/// behind a slow one. FIFO per submitting thread; across threads, roughly.
-/// No settings.
+/// behind a slow one. FIFO per submitting thread with one worker; with
+/// several, roughly. No settings.
+///
+/// A worker takes up to `batch` tasks from the shared queue at once into a
+/// small cache of its own, and then runs them from there: one pass over the
+/// shared queue's indices, which other cores keep writing, pays for up to
+/// `batch` tasks instead of one. The cache stays visible: a worker that finds
+/// the shared queue empty takes the oldest task from another worker's cache
+/// before it goes to sleep, so no worker idles while a cached task waits.
 struct SharedQueue {
     static constexpr bool reads_submit_time = false;
+    /// The most tasks a worker takes from the shared queue in one pass.
+    static constexpr std::size_t batch = 16;
+
     template <class Item>
     class queue {
     public:
-        queue(const SharedQueue&, std::size_t workers) {
-            tokens_.reserve(workers);
-            for (std::size_t i = 0; i < workers; ++i) tokens_.push_back(std::make_unique<moodycamel::ConsumerToken>(q_));
+        queue(const SharedQueue&, std::size_t workers)
+            : caches_(std::make_unique<Cache[]>(workers)), count_(workers) {
+            for (std::size_t i = 0; i < workers; ++i) caches_[i].token.emplace(q_);
         }
 
         Placement push(Item&& item, const TaskInfo&, WorkerSet) {
@@ -33,28 +46,93 @@ struct SharedQueue {
         }
 
         std::optional<Item> try_pop(std::size_t w) {
-            std::optional<Item> out;
-            Sink sink{out};
-            q_.try_dequeue(*tokens_[w], sink);
-            return out;
+            Cache& c = caches_[w];
+            {
+                std::lock_guard lock(c.mutex);
+                if (c.head == c.end) {
+                    // Refilled under the lock, so that a thief waits for the
+                    // tasks instead of finding them in neither place.
+                    c.head = 0;
+                    c.end = q_.try_dequeue_bulk(*c.token, Filler{c.slots}, batch);
+                    c.size.store(c.end, std::memory_order_release);
+                }
+                if (c.head != c.end) return take(c);
+            }
+            return steal(w);
+        }
+
+        /// Worker w stops taking tasks for a while (it leaves, or is down):
+        /// its cached tasks go back to the shared queue, for the others.
+        /// What cannot be re-queued (no memory) stays where thieves find it.
+        void hand_back(std::size_t w) noexcept {
+            Cache& c = caches_[w];
+            std::lock_guard lock(c.mutex);
+            while (c.head != c.end) {
+                std::optional<Item>& slot = c.slots[c.head];
+                if (!q_.enqueue(std::move(*slot))) break;
+                slot.reset();
+                ++c.head;
+            }
+            c.size.store(c.end - c.head, std::memory_order_release);
         }
 
         std::size_t queued(std::size_t) const noexcept { return 0; }
 
     private:
-        // moodycamel dequeues by assigning into the caller's object; this
-        // lets it assign into an empty optional, so Item needs no default
+        struct alignas(detail::cache_line) Cache {
+            detail::SpinMutex mutex;
+            /// end - head, readable without the lock: a thief skips an empty
+            /// cache without touching the owner's lock.
+            std::atomic<std::size_t> size{0};
+            std::size_t head = 0;
+            std::size_t end = 0;
+            std::optional<moodycamel::ConsumerToken> token;
+            std::optional<Item> slots[batch];
+        };
+
+        // moodycamel dequeues by assigning through an output iterator; this
+        // one emplaces into empty optionals, so Item needs no default
         // constructor.
-        struct Sink {
-            std::optional<Item>& out;
-            Sink& operator=(Item&& item) noexcept(std::is_nothrow_move_constructible_v<Item>) {
-                out.emplace(std::move(item));
+        struct Filler {
+            std::optional<Item>* at;
+            Filler& operator*() noexcept { return *this; }
+            Filler& operator=(Item&& item) noexcept(std::is_nothrow_move_constructible_v<Item>) {
+                at->emplace(std::move(item));
                 return *this;
             }
+            Filler& operator++() noexcept {
+                ++at;
+                return *this;
+            }
+            Filler operator++(int) noexcept {
+                Filler old = *this;
+                ++at;
+                return old;
+            }
         };
+
+        /// With c's lock held and c not empty.
+        static std::optional<Item> take(Cache& c) {
+            std::optional<Item>& slot = c.slots[c.head++];
+            std::optional<Item> out(std::move(slot));
+            slot.reset();
+            c.size.store(c.end - c.head, std::memory_order_release);
+            return out;
+        }
+
+        std::optional<Item> steal(std::size_t w) {
+            for (std::size_t i = 1; i < count_; ++i) {
+                Cache& c = caches_[(w + i) % count_];
+                if (c.size.load(std::memory_order_acquire) == 0) continue;
+                std::lock_guard lock(c.mutex);
+                if (c.head != c.end) return take(c);
+            }
+            return std::nullopt;
+        }
+
         moodycamel::ConcurrentQueue<Item> q_;
-        // Tokens hold a reference to q_ and are used by one worker each.
-        std::vector<std::unique_ptr<moodycamel::ConsumerToken>> tokens_;
+        std::unique_ptr<Cache[]> caches_;
+        std::size_t count_;
     };
 };
 
