@@ -570,6 +570,70 @@ TEST_CASE("SharedQueue keeps the other workers busy while one is held", "[shared
     CHECK(stats.completed == static_cast<std::uint64_t>(tasks));
 }
 
+TEST_CASE("SharedQueue: tasks a held worker took into its cache are run by the others", "[shared_queue]") {
+    // Queued while paused, so that on resume the first worker to look takes
+    // the hold task together with a whole batch behind it: those must not
+    // wait for the hold to end.
+    constexpr std::size_t n = 2;
+    constexpr int tasks = 3 * static_cast<int>(taskdist::SharedQueue::batch);
+    Harness h;
+    auto pool = make_pool<taskdist::SharedQueue>(h, n);
+    const auto release = h.release_on_exit();
+    pool.pause();
+    (void)pool.submit(hold_id);
+    std::vector<taskdist::TaskHandle<Ran>> handles;
+    for (int i = 0; i < tasks; ++i) handles.push_back(pool.submit(i));
+    pool.resume();
+    const std::optional<std::size_t> held = h.held_worker();
+    REQUIRE(held.has_value());
+
+    std::vector<std::size_t> per_worker(n, 0);
+    for (auto& handle : handles) ++per_worker[await(handle).worker];
+    CAPTURE(*held, per_worker);
+    CHECK(per_worker[*held] == 0);
+    CHECK(pool.stats().per_worker[*held].running == 1);
+}
+
+TEST_CASE("SharedQueue: a worker scaled away or down hands its cached tasks back", "[shared_queue]") {
+    // Every task blocks until the gate opens, so each worker sits in its
+    // first task with a cache full of others; then one slot is scaled away
+    // (or breaks): its cached tasks must still run, on the worker that stays.
+    const bool fault = GENERATE(false, true);
+    CAPTURE(fault);
+    constexpr int tasks = 4 * static_cast<int>(taskdist::SharedQueue::batch);
+    std::latch gate(1);
+    std::atomic<int> waiting{0};
+    std::atomic<bool> faulted{false};
+    taskdist::WorkerPool<int, std::size_t> pool(
+        [&](int, taskdist::TaskContext& ctx) -> std::size_t {
+            waiting.fetch_add(1);
+            gate.wait();
+            if (fault && ctx.worker_index() == 1 && !faulted.exchange(true)) throw taskdist::WorkerFault("broken");
+            return ctx.worker_index();
+        },
+        {.workers = 2, .max_attempts = 2, .restart_backoff = std::chrono::seconds(30),
+         .restart_backoff_max = std::chrono::seconds(30)});
+    pool.pause();
+    std::vector<taskdist::TaskHandle<std::size_t>> handles;
+    for (int i = 0; i < tasks; ++i) handles.push_back(pool.submit(i));
+    pool.resume();
+    // Both workers inside a task: each took a batch.
+    const auto until = Clock::now() + patience;
+    while (waiting.load() < 2 && Clock::now() < until) std::this_thread::yield();
+    REQUIRE(waiting.load() == 2);
+    if (!fault) pool.resize(1);
+    gate.count_down();
+
+    std::vector<std::size_t> per_worker(2, 0);
+    for (auto& handle : handles) ++per_worker[await(handle)];
+    CAPTURE(per_worker);
+    CHECK(per_worker[0] + per_worker[1] == static_cast<std::size_t>(tasks));
+    // Worker 1 finished the task it was in (after a fault, its retry ran on
+    // worker 0) and took no other.
+    CHECK(per_worker[1] == (fault ? 0u : 1u));
+    REQUIRE(pool.wait_idle_for(patience));
+}
+
 // ---- A user-written policy (examples/custom_distributor.hpp) -------------
 
 TEST_CASE("PowerOfTwoChoices, the example policy, never picks a held worker while its partner is idle",

@@ -501,20 +501,58 @@ TEST_CASE("queue wait is measured for one task in wait_sampling per thread, and 
     for (int id = 0; id < tasks; ++id) sampled.post(id);
     sampled.wait_idle();
     const taskdist::PoolStats s = sampled.stats();
-    CHECK(s.run.count == static_cast<std::uint64_t>(tasks));
+    // Tasks this short have their run time sampled too (see the next test):
+    // each worker leaves fewer than wait_sampling uncounted at the end.
+    CHECK(s.run.count <= static_cast<std::uint64_t>(tasks));
+    CHECK(s.run.count + 2 * 3 >= static_cast<std::uint64_t>(tasks));
     CHECK(s.wait.count == static_cast<std::uint64_t>(tasks / 4));  // any 400 ticks in a row hold 100 multiples of 4
     check_balanced(s);
 
     taskdist::WorkerPool<int, int, taskdist::Priority> priority([](int id) { return id; }, {.workers = 2});
     for (int id = 0; id < tasks; ++id) priority.post(id);
     priority.wait_idle();
-    CHECK(priority.stats().wait.count == static_cast<std::uint64_t>(tasks));
+    // Priority has every task stamped; each worker then measures the wait of
+    // one in wait_sampling (8) of the tasks it takes.
+    const std::uint64_t measured = priority.stats().wait.count;
+    CHECK(measured <= static_cast<std::uint64_t>(tasks / 8));
+    CHECK(measured + 2 >= static_cast<std::uint64_t>(tasks / 8));
     static_assert(taskdist::reads_submit_time<taskdist::Priority>);
     static_assert(!taskdist::reads_submit_time<taskdist::SharedQueue>);
     auto never_sampled = [] {
         return taskdist::WorkerPool<int, int>([](int id) { return id; }, {.workers = 1, .wait_sampling = 0});
     };
     CHECK_THROWS_AS(never_sampled(), std::invalid_argument);
+}
+
+TEST_CASE("run time: every attempt of a microsecond or more is timed; of shorter ones, one in wait_sampling per "
+          "worker, standing for wait_sampling") {
+    constexpr std::uint32_t sampling = 8;
+    // Each spins 2 us: each is timed, so the count is exact.
+    taskdist::WorkerPool<int, int> slow(
+        [](int id) {
+            spin_for(2us);
+            return id;
+        },
+        {.workers = 2, .wait_sampling = sampling});
+    for (int id = 0; id < 200; ++id) slow.post(id);
+    slow.wait_idle();
+    const taskdist::PoolStats ls = slow.stats();
+    CHECK(ls.run.count == 200u);
+    CHECK(ls.run.p50 >= 2us * 31 / 32);
+
+    // Tasks of a few ns: a timed one counts for `sampling` (the first after
+    // an idle spell for one), so the count falls short of the task count by
+    // what each worker ran after its last timed one: under `sampling`.
+    constexpr int tasks = 2000;
+    taskdist::WorkerPool<int, int> fast([](int id) { return id; }, {.workers = 2, .wait_sampling = sampling});
+    for (int id = 0; id < tasks; ++id) fast.post(id);
+    fast.wait_idle();
+    const taskdist::PoolStats fs = fast.stats();
+    CAPTURE(fs.run.count);
+    CHECK(fs.run.count <= static_cast<std::uint64_t>(tasks));
+    CHECK(fs.run.count + 2 * (sampling - 1) >= static_cast<std::uint64_t>(tasks));
+    check_ordered(fs.run);
+    CHECK(fs.completed == static_cast<std::uint64_t>(tasks));
 }
 
 TEST_CASE("with measure_timing off the counts stay exact and every timing figure stays zero") {

@@ -143,17 +143,24 @@ struct PoolOptions {
 
     // ---- statistics ------------------------------------------------------
 
-    /// Measure queue wait (sampled, see wait_sampling), run time, busy time
-    /// and throughput: one clock read per task on its worker (where tasks follow each other back to back,
-    /// the end of one is the start of the next). Off: those figures stay
-    /// zero and the counts are still exact; for pools whose tasks are so
-    /// short that a clock read shows.
+    /// Measure queue wait, run time, busy time and throughput (sampled, see
+    /// wait_sampling). Run time is read from the TSC where Linux keeps time
+    /// with it (a few ns), else steady_clock; back to back, the end of one
+    /// attempt is the start of the next. Off: those figures stay zero and the
+    /// counts are still exact.
     bool measure_timing = true;
-    /// Queue wait is measured for one task in this many per submitting
-    /// thread (1: every task); reading the clock at submit is most of what
-    /// timing costs a producer. Every task is stamped anyway when the
-    /// distributor reads TaskInfo::submitted_at (Priority) or an observer is
-    /// set. 0 is rejected.
+    /// Sampling, so that timing stays a small part of a tiny task's cost
+    /// (1: measure every task exactly; 0 is rejected):
+    ///  - queue wait: one task in this many per submitting thread (reading
+    ///    the clock at submit is most of what timing costs a producer); where
+    ///    every task is stamped anyway (the distributor reads
+    ///    TaskInfo::submitted_at, as Priority does, or an observer is set),
+    ///    one in this many per worker.
+    ///  - run time: every attempt of a microsecond or more, and the first
+    ///    after an idle spell, is timed; of shorter ones, one in this many
+    ///    per worker is, and counts for this many (count, sum, busy time and
+    ///    percentiles are then unbiased estimates, the count within this
+    ///    many per worker of the attempts made).
     std::uint32_t wait_sampling = 8;
 };
 

@@ -134,10 +134,11 @@ public:
 
     /// Single writer only: plain load + store keeps the hot path free of
     /// locked instructions; readers see each counter torn-free.
-    void record(std::uint64_t ns) noexcept {
-        bump(buckets_[bucket_of(ns)], 1);
-        bump(count_, 1);
-        bump(sum_, ns);
+    /// `weight`: how many values this one stands for (a sampled value).
+    void record(std::uint64_t ns, std::uint64_t weight = 1) noexcept {
+        bump(buckets_[bucket_of(ns)], weight);
+        bump(count_, weight);
+        bump(sum_, ns * weight);
         if (ns > max_.load(std::memory_order_relaxed)) max_.store(ns, std::memory_order_relaxed);
     }
 
@@ -222,7 +223,7 @@ public:
         until_ = 0;
     }
 
-    void record(std::int64_t now) noexcept {
+    void record(std::int64_t now, std::uint64_t events = 1) noexcept {
         // The writer remembers its slot's bounds: a division per event would
         // cost more than the rest of this.
         if (now >= until_ || now < from_) {
@@ -232,7 +233,7 @@ public:
         }
         auto& s = ring_[id_ % slots];
         std::uint64_t v = s.load(std::memory_order_relaxed);
-        std::uint64_t next = (v >> count_bits) == id_ ? v + 1 : (id_ << count_bits) | 1;
+        std::uint64_t next = (v >> count_bits) == id_ ? v + events : (id_ << count_bits) | events;
         s.store(next, std::memory_order_relaxed);
     }
 

@@ -151,7 +151,7 @@ public:
           invoker_(std::move(invoker)),
           live_(cap_) {
         if (options_.measure_timing) {
-            const std::int64_t slot = Ticks::from_ns(RateWindow::slot_ns);
+            const std::int64_t slot = ticks_.from_ns(RateWindow::slot_ns);
             for (std::size_t w = 0; w < cap_; ++w) slots_[w].rate.set_slot_length(slot);
         }
     }
@@ -494,7 +494,7 @@ public:
 
         std::vector<std::uint64_t> wait_b, run_b;
         std::uint64_t wait_c = 0, wait_s = 0, wait_m = 0, run_c = 0, run_s = 0, run_m = 0;
-        const std::int64_t now = Ticks::now();  // the rate windows count in ticks
+        const std::int64_t now = ticks_.now();  // the rate windows count in ticks
         for (std::size_t w = 0; w < n; ++w) {
             WorkerStats& ws = out.per_worker[w];
             const WorkerSlot& s = slots_[w];
@@ -538,6 +538,11 @@ private:
         /// check) race to move it out of `running`; one CAS decides.
         std::atomic<std::uint64_t> phase{0};
         std::uint64_t seq = 0;  // the thread's own copy of the sequence
+        // The thread's own sampling state (see run()).
+        std::uint32_t wait_tick = 0;   // which stamped tasks' waits it measures
+        std::uint32_t run_tick = 0;    // which short attempts it times
+        bool time_next = false;        // the last timed attempt was long: time the next
+        std::uint64_t untimed = 0;     // attempts since the last timed one, for the throughput
         /// Set by the supervisor when the running attempt's timeout passed and
         /// it will be retried: the worker then ends it as a timeout.
         std::atomic<bool> timeout_fired{false};
@@ -611,6 +616,7 @@ private:
             std::optional<Item> item = queue_.try_pop(w);
             if (!item) {
                 stamp = 0;
+                settle_rate(r);
                 item = spin_pop(w);
             }
             if (!item) {
@@ -622,6 +628,7 @@ private:
             // queued; its deadline and cancel still apply) until resume().
             if (paused()) {
                 stamp = 0;
+                settle_rate(r);
                 wait_unpaused(w);
             }
             if (draining_.load(std::memory_order_acquire)) {
@@ -641,6 +648,7 @@ private:
                 hand_back(w);
             }
         }
+        if (!quarantined) settle_rate(r);  // a quarantined thread's slot has a new writer
         current_pool = nullptr;
         current_worker_link = nullptr;
         tl_runner_ = nullptr;
@@ -790,6 +798,23 @@ private:
 
     /// `stamp`: on entry, when this worker took the task if it already knows
     /// (0: read the clock); on return, when the attempt ended (0: not read).
+    /// Out of work: the attempts not timed since the last reading enter the
+    /// throughput now, not with the next task, which may come much later.
+    void settle_rate(Runner& r) noexcept {
+        if (r.untimed != 0) slots_[r.slot].rate.record(ticks_.now(), std::exchange(r.untimed, 0));
+    }
+
+    /// One in wait_sampling calls per worker thread (no division on the hot path).
+    bool wait_turn(Runner& r) const noexcept {
+        if (++r.wait_tick < options_.wait_sampling) return false;
+        r.wait_tick = 0;
+        return true;
+    }
+
+    /// A `stamp` for run(): the worker went straight on from an attempt it
+    /// did not time (0 says it was idle, a tick that it ended then).
+    static constexpr std::int64_t busy_untimed = -1;
+
     RunResult run(Runner& r, Worker& handler, Item&& popped, std::int64_t& stamp) {
         const std::size_t w = r.slot;
         const std::int64_t taken = std::exchange(stamp, 0);
@@ -832,11 +857,29 @@ private:
 
         // Run time is measured in Ticks (cheap); what is compared with
         // steady_clock (a limit, a sampled queue wait) reads that clock.
+        // Which attempts are timed: the first after an idle spell, every one
+        // after an attempt of a microsecond or more (a clock read is then
+        // under 1% of it), and of shorter ones one in wait_sampling, which
+        // counts for wait_sampling (an unbiased estimate of count, sum and
+        // percentiles, where timing each would double a tiny task's cost).
         const bool timed = options_.measure_timing;
         const bool limited = st && (st->timeout_ns_ || st->deadline_ns_);
-        const std::int64_t start = taken ? taken : timed ? Ticks::now() : 0;
-        const std::int64_t start_ns = (limited || (timed && popped.submitted_ns)) ? now_ns() : 0;
-        if (timed && popped.submitted_ns) {
+        std::uint32_t weight = 0;  // 0: not timed
+        if (timed) {
+            if (taken == 0 || r.time_next) {
+                weight = 1;
+            } else if (++r.run_tick >= options_.wait_sampling) {
+                r.run_tick = 0;
+                weight = options_.wait_sampling;
+            }
+        }
+        const std::int64_t start = weight == 0 ? 0 : taken > 0 ? taken : ticks_.now();
+        // Where every task is stamped (for the distributor or an observer),
+        // the worker measures the wait of one in wait_sampling, as producers
+        // otherwise stamp: a clock read per task would cost what timing saves.
+        const bool sample_wait = timed && popped.submitted_ns && (!stamps_every_task_ || wait_turn(r));
+        const std::int64_t start_ns = (limited || sample_wait) ? now_ns() : 0;
+        if (sample_wait) {
             s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start_ns - popped.submitted_ns)));
         }
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
@@ -899,15 +942,22 @@ private:
             notify_replace(w, ReplaceReason::worker_fault, s.replacements());
         }
 
-        if (timed) {
-            const std::int64_t end = Ticks::now();
-            const std::uint64_t took = Ticks::to_ns(end - start);
-            s.run_hist.record(took);
-            WorkerSlot::bump(s.busy_ns, took);
-            s.rate.record(end);
+        if (weight != 0) {
+            const std::int64_t end = ticks_.now();
+            const std::uint64_t took = ticks_.to_ns(end - start);
+            s.run_hist.record(took, weight);
+            WorkerSlot::bump(s.busy_ns, took * weight);
+            r.time_next = took >= 1000;
+            s.rate.record(end, std::exchange(r.untimed, 0) + 1);
             // What follows is short unless it calls user code (on_error, an
             // observer): only then would the next task's start be early.
-            if (!error && !observer_) stamp = end;
+            stamp = (!error && !observer_) ? end : busy_untimed;
+        } else if (timed) {
+            // Counted for the throughput with the next timed attempt, at
+            // most wait_sampling attempts on, or when the worker runs out of
+            // work (settle_rate()).
+            ++r.untimed;
+            stamp = busy_untimed;
         }
         // Counted before the outcome is published: whoever sees the handle
         // ready sees the task counted. seq_cst pairs with wait_idle().
@@ -2051,11 +2101,21 @@ private:
     const bool stamps_every_task_ =
         reads_submit_time<Dist> || observer_ != nullptr || (options_.measure_timing && options_.wait_sampling == 1);
 
+    /// What run times are read with; calibrated only if timing is on.
+    const Ticks ticks_ = options_.measure_timing ? Ticks::calibrated() : Ticks();
     /// True for one submission in wait_sampling per thread, when timing.
     bool sampled_now() const noexcept {
         if (!options_.measure_timing) return false;
-        thread_local std::uint32_t tick = 0;
-        return ++tick % options_.wait_sampling == 0;
+        // A countdown: a division per submit costs more than the rest of it.
+        // Shared by the thread's pools: one left over from a pool sampling
+        // more sparsely is cut short, so the period here is exact.
+        thread_local std::uint32_t left = 0;
+        if (left > 1 && left <= options_.wait_sampling) {
+            --left;
+            return false;
+        }
+        left = options_.wait_sampling;
+        return true;
     }
     /// Worker slots: the most workers the pool can have (max_workers).
     const std::size_t cap_ = options_.max_workers;

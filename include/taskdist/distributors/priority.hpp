@@ -6,7 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -70,7 +69,10 @@ struct Priority {
             if (level->fifo.empty()) {
                 ready_.pop_back();
                 // Keep a few empty levels for reuse, not one per value ever seen.
-                if (levels_.size() > kept_levels) levels_.erase(level->priority);
+                if (levels_.size() > kept_levels) {
+                    if (last_ == level) last_ = nullptr;
+                    levels_.erase(level->priority);
+                }
             } else {
                 std::push_heap(ready_.begin(), ready_.end(), Before{});
             }
@@ -87,10 +89,43 @@ struct Priority {
             int priority;
             Item item;
         };
+        /// A FIFO that keeps its storage: a level fills and empties all the
+        /// time, and std::deque would allocate and free a block as it goes.
+        class Fifo {
+        public:
+            bool empty() const noexcept { return size_ == 0; }
+            std::size_t size() const noexcept { return size_; }
+            Entry& front() noexcept { return *buf_[head_]; }
+            const Entry& front() const noexcept { return *buf_[head_]; }
+            Entry& back() noexcept { return *buf_[(head_ + size_ - 1) & (buf_.size() - 1)]; }
+            void push_back(Entry&& e) {
+                if (size_ == buf_.size()) grow();
+                buf_[(head_ + size_) & (buf_.size() - 1)].emplace(std::move(e));
+                ++size_;
+            }
+            void pop_front() noexcept {
+                buf_[head_].reset();
+                head_ = (head_ + 1) & (buf_.size() - 1);
+                --size_;
+            }
+
+        private:
+            void grow() {
+                std::vector<std::optional<Entry>> next(buf_.empty() ? 16 : buf_.size() * 2);
+                for (std::size_t i = 0; i < size_; ++i) {
+                    next[i].emplace(std::move(*buf_[(head_ + i) & (buf_.size() - 1)]));
+                }
+                buf_ = std::move(next);
+                head_ = 0;
+            }
+            std::vector<std::optional<Entry>> buf_;  // a power of two long
+            std::size_t head_ = 0;
+            std::size_t size_ = 0;
+        };
         struct Level {
             explicit Level(int p) : priority(p) {}
             int priority;
-            std::deque<Entry> fifo;
+            Fifo fifo;
         };
         static constexpr std::size_t kept_levels = 64;
         // std::push_heap keeps the "largest" on top: make "runs first" largest.
@@ -112,7 +147,11 @@ struct Priority {
             Sink sink{e};
             std::size_t moved = 0;
             while (inbox_.try_dequeue(token_, sink)) {
-                Level& level = levels_.try_emplace(e->priority, e->priority).first->second;
+                // Most tasks share the level of the one before.
+                if (!last_ || last_->priority != e->priority) {
+                    last_ = &levels_.try_emplace(e->priority, e->priority).first->second;
+                }
+                Level& level = *last_;
                 // Within a level keys only fall (later submissions age less),
                 // so a FIFO per level is already in order. Clocks on different
                 // threads may disagree by a hair: never let a key rise.
@@ -157,6 +196,7 @@ struct Priority {
         // whatever the backlog.
         std::map<int, Level> levels_;
         std::vector<Level*> ready_;
+        Level* last_ = nullptr;  ///< the level drain_inbox() used last
         std::uint64_t seq_ = 0;
         std::atomic<std::size_t> ordered_{0};  ///< tasks in the levels (not the inbox)
     };
