@@ -9,13 +9,13 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <type_traits>
 
 #include "detail/platform.hpp"
+#include "detail/ring.hpp"
 #include "detail/worker_slot.hpp"
 
 namespace taskdist {
@@ -181,35 +181,48 @@ concept Distributor = DistributorFor<D, detail::ProbeItem>;
 
 /// One FIFO queue per worker, for distributors that pick a worker at submit
 /// time. A custom distributor can hold one and implement push() only.
-/// push() is thread-safe; try_pop(w) is for worker w's thread; queued() is
-/// thread-safe. Each lane is a short spin-locked critical section on its own
-/// cache line.
+/// Thread-safe; try_pop(w) is meant for worker w's thread. Producers append to a lane's
+/// inbox under a short spin lock; its worker takes the whole inbox at once
+/// and then pops without the lock, so producer and worker meet on the lock
+/// once per batch, not once per task.
 template <class Item>
 class PerWorkerQueues {
 public:
-    explicit PerWorkerQueues(std::size_t workers) : lanes_(std::make_unique<Lane[]>(workers)), count_(workers) {}
+    explicit PerWorkerQueues(std::size_t workers)
+        : lanes_(std::make_unique<Lane[]>(workers)), owned_(std::make_unique<Owned[]>(workers)), count_(workers) {}
 
     std::size_t lanes() const noexcept { return count_; }
 
     void push(std::size_t w, Item&& item) {
         Lane& l = lanes_[w];
         std::lock_guard lock(l.mutex);
-        l.items.push_back(std::move(item));
-        l.size.store(l.items.size(), std::memory_order_release);
+        l.inbox.push_back(std::move(item));
+        // Under the lock: the worker's decrement follows the batch it took,
+        // which follows this, so the count never dips below zero.
+        l.size.fetch_add(1, std::memory_order_release);
     }
 
     std::optional<Item> try_pop(std::size_t w) {
         Lane& l = lanes_[w];
-        // Unlocked emptiness check: an idle worker polls without taking the lock.
-        if (l.size.load(std::memory_order_acquire) == 0) return std::nullopt;
-        std::lock_guard lock(l.mutex);
-        if (l.items.empty()) return std::nullopt;
-        std::optional<Item> out(std::move(l.items.front()));
-        l.items.pop_front();
-        l.size.store(l.items.size(), std::memory_order_release);
+        Owned& o = owned_[w];
+        // Uncontended (one popper per lane), but a lane handed from a
+        // departing worker to the pool's sweep stays safe whoever pops.
+        std::lock_guard own(o.mutex);
+        detail::Ring<Item>& taken = o.taken;
+        if (taken.empty()) {
+            // Unlocked emptiness check: an idle worker polls without the lock.
+            if (l.size.load(std::memory_order_acquire) == 0) return std::nullopt;
+            std::lock_guard lock(l.mutex);
+            taken.swap(l.inbox);
+            if (taken.empty()) return std::nullopt;
+        }
+        std::optional<Item> out(std::move(taken.front()));
+        taken.pop_front();
+        l.size.fetch_sub(1, std::memory_order_release);
         return out;
     }
 
+    /// Tasks for worker w: in its inbox and in the batch it took.
     std::size_t queued(std::size_t w) const noexcept { return lanes_[w].size.load(std::memory_order_acquire); }
 
     /// The eligible worker with the fewest queued + running tasks, scanning
@@ -222,7 +235,11 @@ public:
         for (std::size_t i = 0; i < n; ++i) {
             std::size_t w = (start + i) % n;
             if (!workers.eligible(w, avoid)) continue;
-            std::uint64_t load = queued(w) + workers[w].running();
+            // running() reads two lines the worker writes on every task:
+            // skip it where the queue alone rules the worker out.
+            const std::uint64_t q = queued(w);
+            if (q >= best_load) continue;
+            std::uint64_t load = q + workers[w].running();
             if (load < best_load) {
                 best = w;
                 best_load = load;
@@ -235,10 +252,16 @@ public:
 private:
     struct alignas(detail::cache_line) Lane {
         detail::SpinMutex mutex;
-        std::deque<Item> items;
+        detail::Ring<Item> inbox;
         std::atomic<std::size_t> size{0};
     };
+    // The popping side's, on lines of their own: producers never touch them.
+    struct alignas(detail::cache_line) Owned {
+        detail::SpinMutex mutex;
+        detail::Ring<Item> taken;
+    };
     std::unique_ptr<Lane[]> lanes_;
+    std::unique_ptr<Owned[]> owned_;
     std::size_t count_;
 };
 

@@ -32,7 +32,8 @@ struct LeastBusy {
 
     private:
         PerWorkerQueues<Item> lanes_;
-        std::atomic<std::uint64_t> rotate_{0};
+        // Written by every producer: on a line of its own.
+        alignas(detail::cache_line) std::atomic<std::uint64_t> rotate_{0};
     };
 };
 

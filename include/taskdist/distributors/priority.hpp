@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../detail/concurrentqueue.hpp"
+#include "../detail/ring.hpp"
 #include "../distributor.hpp"
 
 namespace taskdist {
@@ -89,43 +90,10 @@ struct Priority {
             int priority;
             Item item;
         };
-        /// A FIFO that keeps its storage: a level fills and empties all the
-        /// time, and std::deque would allocate and free a block as it goes.
-        class Fifo {
-        public:
-            bool empty() const noexcept { return size_ == 0; }
-            std::size_t size() const noexcept { return size_; }
-            Entry& front() noexcept { return *buf_[head_]; }
-            const Entry& front() const noexcept { return *buf_[head_]; }
-            Entry& back() noexcept { return *buf_[(head_ + size_ - 1) & (buf_.size() - 1)]; }
-            void push_back(Entry&& e) {
-                if (size_ == buf_.size()) grow();
-                buf_[(head_ + size_) & (buf_.size() - 1)].emplace(std::move(e));
-                ++size_;
-            }
-            void pop_front() noexcept {
-                buf_[head_].reset();
-                head_ = (head_ + 1) & (buf_.size() - 1);
-                --size_;
-            }
-
-        private:
-            void grow() {
-                std::vector<std::optional<Entry>> next(buf_.empty() ? 16 : buf_.size() * 2);
-                for (std::size_t i = 0; i < size_; ++i) {
-                    next[i].emplace(std::move(*buf_[(head_ + i) & (buf_.size() - 1)]));
-                }
-                buf_ = std::move(next);
-                head_ = 0;
-            }
-            std::vector<std::optional<Entry>> buf_;  // a power of two long
-            std::size_t head_ = 0;
-            std::size_t size_ = 0;
-        };
         struct Level {
             explicit Level(int p) : priority(p) {}
             int priority;
-            Fifo fifo;
+            detail::Ring<Entry> fifo;  // keeps its storage as the level fills and empties
         };
         static constexpr std::size_t kept_levels = 64;
         // std::push_heap keeps the "largest" on top: make "runs first" largest.

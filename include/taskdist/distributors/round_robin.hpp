@@ -23,7 +23,10 @@ struct RoundRobin {
 
         Placement push(Item&& item, const TaskInfo& info, WorkerSet workers) {
             const std::size_t n = workers.size();
-            std::size_t w = static_cast<std::size_t>(next_.fetch_add(1, std::memory_order_relaxed) % n);
+            // A 32-bit division is several times quicker than a 64-bit one;
+            // the turn skips once when the counter wraps, every 2^32 tasks.
+            std::size_t w = static_cast<std::uint32_t>(next_.fetch_add(1, std::memory_order_relaxed)) %
+                            static_cast<std::uint32_t>(n);
             // A worker that is down (or a retry's previous worker) passes its
             // turn to the next eligible one; with all healthy this is exact.
             for (std::size_t i = 0; i < n && !workers.eligible(w, info.previous_worker); ++i) w = (w + 1) % n;
@@ -35,7 +38,8 @@ struct RoundRobin {
 
     private:
         PerWorkerQueues<Item> lanes_;
-        std::atomic<std::uint64_t> next_{0};
+        // Written by every producer: on a line of its own.
+        alignas(detail::cache_line) std::atomic<std::uint64_t> next_{0};
     };
 };
 

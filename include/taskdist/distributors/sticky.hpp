@@ -78,7 +78,8 @@ struct Sticky {
     private:
         PerWorkerQueues<Item> lanes_;
         std::uint64_t seed_;
-        std::atomic<std::uint64_t> rotate_{0};
+        // Written by every producer: on a line of its own.
+        alignas(detail::cache_line) std::atomic<std::uint64_t> rotate_{0};
     };
 };
 

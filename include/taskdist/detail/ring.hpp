@@ -1,0 +1,55 @@
+// taskdist: a FIFO that keeps its storage.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace taskdist::detail {
+
+/// A growable ring buffer of T (which needs no default constructor). Queues
+/// that fill and empty all the time would, as std::deque, allocate and free
+/// a block every few hundred items; this one grows to its high-water mark
+/// and stays there. Not thread-safe: callers hold a lock or own it.
+template <class T>
+class Ring {
+public:
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_; }
+    T& front() noexcept { return *buf_[head_]; }
+    const T& front() const noexcept { return *buf_[head_]; }
+    T& back() noexcept { return *buf_[(head_ + size_ - 1) & (buf_.size() - 1)]; }
+
+    void push_back(T&& v) {
+        if (size_ == buf_.size()) grow();
+        buf_[(head_ + size_) & (buf_.size() - 1)].emplace(std::move(v));
+        ++size_;
+    }
+
+    void pop_front() noexcept {
+        buf_[head_].reset();
+        head_ = (head_ + 1) & (buf_.size() - 1);
+        --size_;
+    }
+
+    void swap(Ring& o) noexcept {
+        buf_.swap(o.buf_);
+        std::swap(head_, o.head_);
+        std::swap(size_, o.size_);
+    }
+
+private:
+    void grow() {
+        std::vector<std::optional<T>> next(buf_.empty() ? 16 : buf_.size() * 2);
+        for (std::size_t i = 0; i < size_; ++i) next[i].emplace(std::move(*buf_[(head_ + i) & (buf_.size() - 1)]));
+        buf_ = std::move(next);
+        head_ = 0;
+    }
+
+    std::vector<std::optional<T>> buf_;  // empty, or a power of two long
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+};
+
+} // namespace taskdist::detail
