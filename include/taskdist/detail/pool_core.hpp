@@ -543,6 +543,7 @@ private:
         std::uint32_t run_tick = 0;    // which short attempts it times
         bool time_next = false;        // the last timed attempt was long: time the next
         std::uint64_t untimed = 0;     // attempts since the last timed one, for the throughput
+        bool balance_due = false;      // it resolved tasks since it last told the balance's waiters
         /// Set by the supervisor when the running attempt's timeout passed and
         /// it will be retried: the worker then ends it as a timeout.
         std::atomic<bool> timeout_fired{false};
@@ -606,17 +607,23 @@ private:
         }
         for (;;) {
             if (w >= active_.load(std::memory_order_acquire)) [[unlikely]] {
+                settle_balance(r);
                 if (retire(r)) break;
             }
+            if (!built) settle_balance(r);
             if (!built && !(built = build_or_wait(r, handler))) {
                 if (w >= active_.load(std::memory_order_acquire)) continue;  // scaled away while down
                 break;  // the pool may exit
             }
-            if (paused()) wait_unpaused(w);
+            if (paused()) {
+                settle_balance(r);
+                wait_unpaused(w);
+            }
             std::optional<Item> item = queue_.try_pop(w);
             if (!item) {
                 stamp = 0;
                 settle_rate(r);
+                settle_balance(r);
                 item = spin_pop(w);
             }
             if (!item) {
@@ -629,6 +636,7 @@ private:
             if (paused()) {
                 stamp = 0;
                 settle_rate(r);
+                settle_balance(r);
                 wait_unpaused(w);
             }
             if (draining_.load(std::memory_order_acquire)) {
@@ -649,6 +657,7 @@ private:
             }
         }
         if (!quarantined) settle_rate(r);  // a quarantined thread's slot has a new writer
+        settle_balance(r);
         current_pool = nullptr;
         current_worker_link = nullptr;
         tl_runner_ = nullptr;
@@ -967,11 +976,11 @@ private:
 
         if (!st) {
             if (error) report_error(error);  // before counting: wait_idle() covers on_error
-            WorkerSlot::bump(error ? s.failed : s.completed, 1, std::memory_order_seq_cst);
+            WorkerSlot::bump(error ? s.failed : s.completed, 1, std::memory_order_release);
         } else {
             switch (actx.end) {
                 case AttemptEnd::won:
-                    WorkerSlot::bump(s.completed, 1, std::memory_order_seq_cst);
+                    WorkerSlot::bump(s.completed, 1, std::memory_order_release);
                     item.state.publish();
                     break;
                 case AttemptEnd::won_error:
@@ -1002,8 +1011,25 @@ private:
             s.failures_in_row.store(0, std::memory_order_relaxed);
         }
         r.current.reset();
-        notify_balance();
+        // Whoever waits for the balance (wait_idle(), workers waiting to
+        // exit) hears of it when this worker runs out of work or stops
+        // taking tasks (settle_balance()), not after every task: the check
+        // reads every slot's counters and needs a full fence, which showed
+        // per task. The last task of a balance is always followed by its
+        // worker finding nothing, or leaving.
+        r.balance_due = true;
         return {false, fault};
+    }
+
+    /// See the end of run(). The fence pairs the counters this worker
+    /// stored (release, no fence) with another worker's doing the same, so
+    /// that of two workers finishing the last two tasks at once, at least
+    /// one sees both counted.
+    void settle_balance(Runner& r) noexcept {
+        if (!r.balance_due) return;
+        r.balance_due = false;
+        full_fence();
+        notify_balance();
     }
 
     /// The handler returned (error: what it threw, if anything). Decides,
