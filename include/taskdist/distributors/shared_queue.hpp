@@ -9,6 +9,7 @@
 #include <new>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "../detail/concurrentqueue.hpp"
 #include "../distributor.hpp"
@@ -113,9 +114,7 @@ struct SharedQueue {
 
         /// With c's lock held and c not empty.
         static std::optional<Item> take(Cache& c) {
-            std::optional<Item>& slot = c.slots[c.head++];
-            std::optional<Item> out(std::move(slot));
-            slot.reset();
+            std::optional<Item> out = std::exchange(c.slots[c.head++], std::nullopt);
             c.size.store(c.end - c.head, std::memory_order_release);
             return out;
         }
