@@ -175,9 +175,11 @@ private:
             return priority;
         }
 
-        /// One task's part of a submit script call, its strings owned here.
+        /// One task's part of a submit, its strings owned here.
         struct Pending {
-            std::string task_id, stream, idem, done, waiters, timeout, body;
+            std::string task_id, timeout, body;
+            std::string idem, done, waiters;  ///< for a caller's id only
+            int priority = 0;
             bool keep = false;  ///< the caller gave the id
             State* state = nullptr;
         };
@@ -189,10 +191,12 @@ private:
             Pending p;
             p.keep = !o.id.empty();
             p.task_id = p.keep ? o.id : instance + ":" + std::to_string(next.fetch_add(1));
-            p.stream = keys.stream(priority);
-            p.idem = keys.idempotency(p.task_id);
-            p.done = keys.done(p.task_id);
-            p.waiters = keys.waiters(p.task_id);
+            p.priority = priority;
+            if (p.keep) {
+                p.idem = keys.idempotency(p.task_id);
+                p.done = keys.done(p.task_id);
+                p.waiters = keys.waiters(p.task_id);
+            }
             p.timeout = std::to_string(o.timeout.count());
             p.body = std::move(body);
             p.state = new State(2);
@@ -203,18 +207,59 @@ private:
             return p;
         }
 
-        /// Runs the submit script for a batch (one round trip, one script
-        /// call); a duplicate whose result is known resolves at once. On a
-        /// Redis error the batch's handles resolve with it, and it is thrown.
+        /// Queues a batch in one round trip; a duplicate whose result is
+        /// known resolves at once. On a Redis error the batch's handles
+        /// resolve with it, and it is thrown.
         void queue(const std::vector<Pending>& batch) {
+            try {
+                if (std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.keep; })) {
+                    queue_scripted(batch);
+                } else {
+                    queue_plain(batch);
+                }
+            } catch (const RedisError& e) {
+                // The tasks may have been queued before the connection failed.
+                const auto error = std::make_exception_ptr(RedisError(
+                    std::string(e.what()) + " (the task may have been queued: submit it again with the same id to be sure)"));
+                for (const Pending& p : batch) forget(p.task_id, p.state, error);
+                throw;
+            }
+        }
+
+        /// Generated ids are never seen twice: nothing to look up, so the
+        /// entries are XADDed as they are (pipelined), the way the submit
+        /// script writes them; no script call costs the server per task.
+        void queue_plain(const std::vector<Pending>& batch) {
+            std::vector<std::string> streams;
+            for (int p = 0; p < options.priorities; ++p) streams.push_back(keys.stream(p));
+            std::vector<std::vector<std::string_view>> commands;
+            commands.reserve(batch.size());
+            for (const Pending& p : batch) {
+                commands.push_back({"XADD", streams[static_cast<std::size_t>(p.priority)], "*", "v", format_version, "id",
+                                    p.task_id, "reply", reply_key, "timeout", p.timeout, "keep", "0", "body", p.body});
+            }
+            std::vector<Reply> r;
+            {
+                std::lock_guard lock(submit_mutex);
+                r = submit_conn.pipeline(commands);
+            }
+            for (const Reply& x : r) {
+                if (x.is_error()) throw RedisError("taskdist::redis: XADD: " + std::string(x.str()));
+            }
+        }
+
+        void queue_scripted(const std::vector<Pending>& batch) {
             const std::string n = std::to_string(batch.size() * 4);
             const std::string ttl = std::to_string(options.result_ttl.count());
-            std::vector<std::string_view> args{"EVAL", scripts::submit, n};
-            for (const Pending& p : batch) {
-                args.push_back(p.stream);
-                args.push_back(p.idem);
-                args.push_back(p.done);
-                args.push_back(p.waiters);
+            std::vector<std::string> streams;
+            streams.reserve(batch.size());
+            for (const Pending& p : batch) streams.push_back(keys.stream(p.priority));
+            std::vector<std::string_view> args{n};
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                args.push_back(streams[i]);
+                args.push_back(batch[i].idem);
+                args.push_back(batch[i].done);
+                args.push_back(batch[i].waiters);
             }
             args.push_back(ttl);
             args.push_back(reply_key);
@@ -226,17 +271,11 @@ private:
                 args.push_back(p.keep ? "1" : "0");
             }
             Reply r;
-            try {
+            {
                 std::lock_guard lock(submit_mutex);
-                r = submit_conn.command(args);
-                if (r.size() != batch.size() * 3) throw RedisError("taskdist::redis: unexpected reply to the submit script");
-            } catch (const RedisError& e) {
-                // The script may have run before the connection failed.
-                const auto error = std::make_exception_ptr(RedisError(
-                    std::string(e.what()) + " (the task may have been queued: submit it again with the same id to be sure)"));
-                for (const Pending& p : batch) forget(p.task_id, p.state, error);
-                throw;
+                r = scripts::submit().run(submit_conn, args);
             }
+            if (r.size() != batch.size() * 3) throw RedisError("taskdist::redis: unexpected reply to the submit script");
             for (std::size_t i = 0; i < batch.size(); ++i) {
                 const ReplyView done = r[3 * i + 2];
                 if (r[3 * i].integer() == 0 && !done.is_nil()) {

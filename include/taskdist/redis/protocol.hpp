@@ -24,6 +24,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -157,7 +158,73 @@ inline ReplyRecord parse_reply_record(std::string_view r) {
     return out;
 }
 
+/// Writes "<status> <id length>\n<task id><body>", as parse_reply_record reads it.
+inline std::string reply_record(Status status, std::string_view task_id, std::string_view body) {
+    const std::string_view name = status_name(status);
+    char len[24];
+    const auto [end, ec] = std::to_chars(len, len + sizeof len, task_id.size());
+    (void)ec;  // 24 characters hold any size_t
+    std::string out;
+    out.reserve(name.size() + 2 + static_cast<std::size_t>(end - len) + task_id.size() + body.size());
+    out.append(name).append(1, ' ').append(len, end).append(1, '\n').append(task_id).append(body);
+    return out;
+}
+
 namespace scripts {
+
+/// A Lua script run by its SHA1 digest (EVALSHA): its text crosses the wire
+/// and is hashed by the server once, not on every call (the complete script
+/// is called every few milliseconds under load). The digest comes from
+/// SCRIPT LOAD on first use; a server that does not know it (restarted, or
+/// SCRIPT FLUSH) answers NOSCRIPT without running anything, and the script
+/// is loaded and the call made again.
+class Script {
+public:
+    explicit Script(std::string text) : text_(std::move(text)) {}
+    Script(const Script&) = delete;
+    Script& operator=(const Script&) = delete;
+
+    std::string_view text() const noexcept { return text_; }
+
+    /// Runs the script; `args` are numkeys, the keys, then the arguments.
+    /// Throws RedisError as Connection::command does.
+    Reply run(Connection& c, const std::vector<std::string_view>& args) const {
+        std::string sha = digest(c);
+        std::vector<std::string_view> argv;
+        argv.reserve(args.size() + 2);
+        argv.push_back("EVALSHA");
+        argv.push_back(sha);
+        argv.insert(argv.end(), args.begin(), args.end());
+        Reply r = c.raw(argv);
+        if (r.is_error() && r.str().starts_with("NOSCRIPT")) {
+            sha = load(c);
+            argv[1] = sha;
+            r = c.raw(argv);
+        }
+        if (r.is_error()) throw RedisError("taskdist::redis: " + std::string(r.str()));
+        return r;
+    }
+
+private:
+    std::string digest(Connection& c) const {
+        {
+            std::lock_guard lock(mutex_);
+            if (!sha_.empty()) return sha_;
+        }
+        return load(c);
+    }
+
+    std::string load(Connection& c) const {
+        std::string sha(c.command({"SCRIPT", "LOAD", text_}).str());
+        std::lock_guard lock(mutex_);
+        sha_ = sha;
+        return sha;
+    }
+
+    std::string text_;
+    mutable std::mutex mutex_;  // the script is shared by every connection's thread
+    mutable std::string sha_;
+};
 
 // Queues tasks, each unless its id was seen before (within the records'
 // TTL). One call takes a batch: Lua calls cost more than the commands in them.
@@ -168,7 +235,10 @@ namespace scripts {
 // now; for a duplicate 0, the entry id it was queued as (or "" if only its
 // result is left), and its done record (nil while it runs: this client's
 // reply list then joins its waiters, and gets the result too).
-inline constexpr std::string_view submit = R"lua(
+// Tasks with generated ids need none of this: the client XADDs their
+// entries itself, with these same fields, and no script runs per task.
+inline const Script& submit() {
+    static const Script s(R"lua(
 local out = {}
 for t = 0, #KEYS / 4 - 1 do
   local stream, idem, done, waiters = KEYS[4 * t + 1], KEYS[4 * t + 2], KEYS[4 * t + 3], KEYS[4 * t + 4]
@@ -192,54 +262,122 @@ for t = 0, #KEYS / 4 - 1 do
   end
 end
 return out
+)lua");
+    return s;
+}
+
+// The first result of a task with a caller's id, shared by the scripts that
+// publish one (complete, dead_letter): the result is kept in the done key
+// ("<status>\n<body>") unless one is there already, and then that earlier
+// one is what is published; every waiter's reply list gets it (through
+// push(list, record)), and the waiters are forgotten. Returns the record
+// for the task's own reply list, and 1 (its own result) or 2 (an earlier one).
+inline constexpr std::string_view settle_lua = R"lua(
+local function record(status, id, body) return status .. ' ' .. #id .. '\n' .. id .. body end
+local function settle(done, waiters, reply, id, status, body, ttl, push)
+  local code = 1
+  if not redis.call('SET', done, status .. '\n' .. body, 'NX', 'PX', ttl) then
+    local kept = redis.call('GET', done)
+    local nl = string.find(kept, '\n', 1, true)
+    status, body, code = string.sub(kept, 1, nl - 1), string.sub(kept, nl + 1), 2
+  end
+  local rec = record(status, id, body)
+  for _, r in ipairs(redis.call('SMEMBERS', waiters)) do
+    if r ~= reply then push(r, rec) end
+  end
+  redis.call('DEL', waiters)
+  return rec, code
+end
 )lua";
 
 // Completes entries: each only while it is still pending for this consumer
 // (a worker whose lease was taken over must not acknowledge the new owner's
 // delivery; XACK alone would). Once acknowledged the entry is deleted, so no
 // one else can complete it: one result per entry. For a task with a caller's
-// id, the first result is kept in its done key ("<status>\n<body>") and is
-// the one every waiter gets, this entry's client and the clients of
-// duplicates submitted meanwhile alike. KEYS: per entry, its stream, reply
-// list, done key and waiters key. ARGV: group, consumer, ttl ms, then per
-// entry its entry id, task id, status, body and keep. Returns per entry 1
-// delivered its own result, 2 delivered an earlier result of the task, 0 not
-// ours any more (dropped).
-inline constexpr std::string_view complete = R"lua(
+// id, the first result is the one every waiter gets (settle above).
+//
+// Per call, not per entry (each redis.call costs more than the work in it):
+// one XPENDING per stream reads what this consumer holds between the batch's
+// lowest and highest entry id (at most `bound` entries; if that many come
+// back the range may go on, and an entry not among them is checked alone),
+// one RPUSH per reply list, one XACK and one XDEL per stream.
+//
+// KEYS: the streams, the reply lists, then per kept entry (below) its done
+// and waiters keys. ARGV: group, consumer, ttl ms, bound, the number of
+// streams, the number of generated-id entries; per stream its batch's lowest
+// and highest entry id; per generated-id entry its stream's and reply list's
+// index in KEYS, its entry id and its reply record; then per entry of a
+// caller's id ("kept") the two indexes, its done key's index (its waiters
+// key follows), entry id, task id, status and body.
+// Returns per entry, in that order, 1 delivered its own result, 2 delivered
+// an earlier result of the task, 0 not ours any more (dropped).
+inline const Script& complete() {
+    static const Script s(std::string(settle_lua) + R"lua(
+local group, consumer, ttl, bound = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local nstreams, nplain = tonumber(ARGV[5]), tonumber(ARGV[6])
+local held, full, acks = {}, {}, {}
+for s = 1, nstreams do
+  local p = redis.call('XPENDING', KEYS[s], group, ARGV[5 + 2 * s], ARGV[6 + 2 * s], bound, consumer)
+  local mine = {}
+  for _, e in ipairs(p) do mine[e[1]] = true end
+  held[s], full[s], acks[s] = mine, #p >= bound, {}
+end
+-- Takes the entry if this consumer holds it; once only, were it twice in the batch.
+local function take(s, entry)
+  local mine = held[s][entry]
+  if mine == nil and full[s] then mine = #redis.call('XPENDING', KEYS[s], group, entry, entry, 1, consumer) > 0 end
+  if not mine then return false end
+  held[s][entry] = false
+  table.insert(acks[s], entry)
+  return true
+end
+local lists, order = {}, {}
+local function push(r, rec)
+  local l = lists[r]
+  if not l then l = {}; lists[r] = l; table.insert(order, r) end
+  l[#l + 1] = rec
+end
 local out = {}
-for t = 0, #KEYS / 4 - 1 do
-  local stream, reply, done, waiters = KEYS[4 * t + 1], KEYS[4 * t + 2], KEYS[4 * t + 3], KEYS[4 * t + 4]
-  local entry, id, status, body, keep = ARGV[5 * t + 4], ARGV[5 * t + 5], ARGV[5 * t + 6], ARGV[5 * t + 7], ARGV[5 * t + 8]
-  local p = redis.call('XPENDING', stream, ARGV[1], entry, entry, 1, ARGV[2])
-  if #p == 0 then
-    table.insert(out, 0)
+local a = 7 + 2 * nstreams
+for t = 1, nplain do
+  local s, r = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  if take(s, ARGV[a + 2]) then
+    push(KEYS[r], ARGV[a + 3])
+    out[t] = 1
   else
-    local code = 1
-    if keep == '1' then
-      local record = status .. '\n' .. body
-      if not redis.call('SET', done, record, 'NX', 'PX', ARGV[3]) then
-        record = redis.call('GET', done)
-        local nl = string.find(record, '\n', 1, true)
-        status, body, code = string.sub(record, 1, nl - 1), string.sub(record, nl + 1), 2
-      end
-      for _, r in ipairs(redis.call('SMEMBERS', waiters)) do
-        if r ~= reply then redis.call('RPUSH', r, status .. ' ' .. #id .. '\n' .. id .. body) end
-      end
-      redis.call('DEL', waiters)
-    end
-    redis.call('RPUSH', reply, status .. ' ' .. #id .. '\n' .. id .. body)
-    redis.call('XACK', stream, ARGV[1], entry)
-    redis.call('XDEL', stream, entry)
-    table.insert(out, code)
+    out[t] = 0
+  end
+  a = a + 4
+end
+local t = nplain
+while a <= #ARGV do
+  local s, r, d = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  t = t + 1
+  out[t] = 0
+  if take(s, ARGV[a + 3]) then
+    local rec, code = settle(KEYS[d], KEYS[d + 1], KEYS[r], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ttl, push)
+    push(KEYS[r], rec)
+    out[t] = code
+  end
+  a = a + 7
+end
+for _, r in ipairs(order) do redis.call('RPUSH', r, unpack(lists[r])) end
+for s = 1, nstreams do
+  if #acks[s] > 0 then
+    redis.call('XACK', KEYS[s], group, unpack(acks[s]))
+    redis.call('XDEL', KEYS[s], unpack(acks[s]))
   end
 end
 return out
-)lua";
+)lua");
+    return s;
+}
 
 // Resets the idle time of the entries this consumer still holds, without
 // counting a delivery (XCLAIM JUSTID). KEYS: stream. ARGV: group, consumer,
 // entry ids. Returns how many were still held.
-inline constexpr std::string_view heartbeat = R"lua(
+inline const Script& heartbeat() {
+    static const Script s(R"lua(
 local kept = 0
 for i = 3, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
@@ -249,14 +387,17 @@ for i = 3, #ARGV do
   end
 end
 return kept
-)lua";
+)lua");
+    return s;
+}
 
 // Moves an entry this consumer holds to the dead-letter stream, and tells the
 // clients waiting for it, if the entry named them. KEYS: stream, dead stream,
 // reply list or "", done key or "", waiters key or "". ARGV: group,
 // consumer, entry id, reason, ttl ms, then the entry's original field/value
 // pairs. Returns 1, or 0 if not ours.
-inline constexpr std::string_view dead_letter = R"lua(
+inline const Script& dead_letter() {
+    static const Script s(std::string(settle_lua) + R"lua(
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
 if #p == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3], 'stream', KEYS[1], 'reason', ARGV[4], unpack(ARGV, 6))
@@ -266,37 +407,34 @@ for i = 6, #ARGV - 1, 2 do
   if ARGV[i] == 'keep' then keep = ARGV[i + 1] end
 end
 if KEYS[3] ~= '' then
-  local status, body = 'dead', ARGV[4]
+  local rec = record('dead', id, ARGV[4])
   if keep ~= '0' then
-    if not redis.call('SET', KEYS[4], 'dead\n' .. ARGV[4], 'NX', 'PX', ARGV[5]) then
-      local record = redis.call('GET', KEYS[4])
-      local nl = string.find(record, '\n', 1, true)
-      status, body = string.sub(record, 1, nl - 1), string.sub(record, nl + 1)
-    end
-    for _, r in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-      if r ~= KEYS[3] then redis.call('RPUSH', r, status .. ' ' .. #id .. '\n' .. id .. body) end
-    end
-    redis.call('DEL', KEYS[5])
+    rec = settle(KEYS[4], KEYS[5], KEYS[3], id, 'dead', ARGV[4], ARGV[5], function(r, x) redis.call('RPUSH', r, x) end)
   end
-  redis.call('RPUSH', KEYS[3], status .. ' ' .. #id .. '\n' .. id .. body)
+  redis.call('RPUSH', KEYS[3], rec)
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
 return 1
-)lua";
+)lua");
+    return s;
+}
 
 // Hands an entry this consumer took but never started back to the group: a
 // fresh entry with the same fields (its delivery count starts again, since
 // it never ran), the old one acknowledged and deleted. KEYS: stream. ARGV:
 // group, consumer, entry id, then the fields. Returns 1, or 0 if not ours.
-inline constexpr std::string_view hand_back = R"lua(
+inline const Script& hand_back() {
+    static const Script s(R"lua(
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
 if #p == 0 then return 0 end
 redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
 return 1
-)lua";
+)lua");
+    return s;
+}
 
 } // namespace scripts
 

@@ -313,54 +313,118 @@ private:
         }
     }
 
-    /// Completes a batch with one script call; on a Redis error, retries
-    /// until it goes through (the results are kept) or the worker is stopping.
+    /// An entry id "<ms>-<seq>" as numbers, to find a batch's lowest and highest.
+    static std::pair<std::uint64_t, std::uint64_t> entry_order(std::string_view id) {
+        std::pair<std::uint64_t, std::uint64_t> v{0, 0};
+        const auto dash = id.find('-');
+        std::from_chars(id.data(), id.data() + std::min(dash, id.size()), v.first);
+        if (dash != std::string_view::npos) std::from_chars(id.data() + dash + 1, id.data() + id.size(), v.second);
+        return v;
+    }
+
+    /// Completes a batch with one script call (its arguments as
+    /// scripts::complete reads them); on a Redis error, retries until it goes
+    /// through (the results are kept) or the worker is stopping.
     void deliver(std::vector<Completion>& batch, std::stop_token st) {
-        const std::string ttl = std::to_string(options_.result_ttl.count());
+        // Generated ids first: the script reads them as one run, then the kept ones.
+        std::stable_partition(batch.begin(), batch.end(), [](const Completion& c) { return !c.job->envelope.keep; });
+        std::deque<std::string> owned;  // what the arguments point into (a deque does not move its strings)
+        std::vector<std::string_view> keys, argv;
+        struct Stream {
+            int priority;
+            std::size_t key;
+            std::string_view lo, hi;
+            std::pair<std::uint64_t, std::uint64_t> lo_order, hi_order;
+        };
+        std::vector<Stream> streams;
+        std::vector<std::pair<std::string_view, std::size_t>> lists;  // reply list, its key's index
+        std::vector<std::size_t> stream_of(batch.size()), reply_of(batch.size());
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const InFlight& j = *batch[i].job;
+            const auto order = entry_order(j.entry);
+            auto s = std::find_if(streams.begin(), streams.end(), [&](const Stream& x) { return x.priority == j.priority; });
+            if (s == streams.end()) {
+                keys.push_back(owned.emplace_back(keys_.stream(j.priority)));
+                streams.push_back({j.priority, keys.size(), j.entry, j.entry, order, order});
+                s = streams.end() - 1;
+            } else if (order < s->lo_order) {
+                s->lo = j.entry, s->lo_order = order;
+            } else if (order > s->hi_order) {
+                s->hi = j.entry, s->hi_order = order;
+            }
+            stream_of[i] = s->key;
+        }
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const std::string_view reply = batch[i].job->envelope.reply;
+            auto r = std::find_if(lists.begin(), lists.end(), [&](const auto& x) { return x.first == reply; });
+            if (r == lists.end()) {
+                keys.push_back(reply);
+                lists.emplace_back(reply, keys.size());
+                r = lists.end() - 1;
+            }
+            reply_of[i] = r->second;
+        }
+        std::size_t plain = 0;
+        while (plain < batch.size() && !batch[plain].job->envelope.keep) ++plain;
+        std::size_t bound = 0;
+        {
+            std::lock_guard lock(held_mutex_);
+            bound = held_.size() + 1;  // more than this consumer can hold in the range, unless stale entries are there too
+        }
+        argv.insert(argv.end(), {group_name, options_.consumer, owned.emplace_back(std::to_string(options_.result_ttl.count())),
+                                 owned.emplace_back(std::to_string(bound)), owned.emplace_back(std::to_string(streams.size())),
+                                 owned.emplace_back(std::to_string(plain))});
+        for (const Stream& s : streams) argv.insert(argv.end(), {s.lo, s.hi});
+        const auto index = [&](std::size_t k) -> std::string_view { return owned.emplace_back(std::to_string(k)); };
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const Completion& c = batch[i];
+            const InFlight& j = *c.job;
+            argv.insert(argv.end(), {index(stream_of[i]), index(reply_of[i])});
+            if (i < plain) {
+                argv.insert(argv.end(), {j.entry, owned.emplace_back(reply_record(c.status, j.envelope.task_id, c.body))});
+            } else {
+                keys.push_back(owned.emplace_back(keys_.done(j.envelope.task_id)));
+                const std::size_t done = keys.size();
+                keys.push_back(owned.emplace_back(keys_.waiters(j.envelope.task_id)));
+                argv.insert(argv.end(), {index(done), j.entry, j.envelope.task_id, status_name(c.status), c.body});
+            }
+        }
+        std::vector<std::string_view> args;
+        args.reserve(1 + keys.size() + argv.size());
+        args.push_back(owned.emplace_back(std::to_string(keys.size())));
+        args.insert(args.end(), keys.begin(), keys.end());
+        args.insert(args.end(), argv.begin(), argv.end());
+
         for (int attempt = 0;; ++attempt) {
             try {
-                std::vector<std::string> stream(batch.size()), done(batch.size()), waiters(batch.size());
-                const std::string n = std::to_string(batch.size() * 4);
-                std::vector<std::string_view> args{"EVAL", scripts::complete, n};
-                for (std::size_t i = 0; i < batch.size(); ++i) {
-                    stream[i] = keys_.stream(batch[i].job->priority);
-                    done[i] = keys_.done(batch[i].job->envelope.task_id);
-                    waiters[i] = keys_.waiters(batch[i].job->envelope.task_id);
-                    args.push_back(stream[i]);
-                    args.push_back(batch[i].job->envelope.reply);
-                    args.push_back(done[i]);
-                    args.push_back(waiters[i]);
-                }
-                args.push_back(group_name);
-                args.push_back(options_.consumer);
-                args.push_back(ttl);
-                for (const Completion& c : batch) {
-                    args.push_back(c.job->entry);
-                    args.push_back(c.job->envelope.task_id);
-                    args.push_back(status_name(c.status));
-                    args.push_back(c.body);
-                    args.push_back(c.job->envelope.keep ? "1" : "0");
-                }
-                const Reply replies = done_conn_.command(args);
+                const Reply out = scripts::complete().run(done_conn_, args);
+                std::uint64_t completed = 0, superseded = 0;
                 for (std::size_t i = 0; i < batch.size(); ++i) {
                     const Completion& c = batch[i];
-                    const long long r = i < replies.size() ? replies[i].integer() : -1;
+                    const long long r = i < out.size() ? out[i].integer() : -1;
                     if (r == 1) {
-                        counters_add(&WorkerCounters::completed);
-                        say("completed " + c.job->envelope.task_id + " (" + std::string(status_name(c.status)) + ")");
+                        ++completed;
+                        if (options_.log) say("completed " + c.job->envelope.task_id + " (" + std::string(status_name(c.status)) + ")");
                     } else {
-                        counters_add(&WorkerCounters::superseded);
-                        say("dropped the result of " + c.job->envelope.task_id +
-                            (r == 0 ? ": its lease was taken over" : ": an earlier result of the task was delivered"));
+                        ++superseded;
+                        if (options_.log) {
+                            say("dropped the result of " + c.job->envelope.task_id +
+                                (r == 0 ? ": its lease was taken over" : ": an earlier result of the task was delivered"));
+                        }
                     }
-                    release(c.job);
                 }
+                {
+                    std::lock_guard lock(counters_mutex_);
+                    counters_.completed += completed;
+                    counters_.superseded += superseded;
+                }
+                release(batch);
                 return;
             } catch (const RedisError& e) {
                 counters_add(&WorkerCounters::redis_errors);
                 say(std::string("cannot deliver results yet: ") + e.what());
                 if (st.stop_requested() && attempt > 20) {
-                    for (auto& c : batch) release(c.job);
+                    release(batch);
                     return;
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1000, 50 << std::min(attempt, 4))));
@@ -400,6 +464,14 @@ private:
         slot_cv_.notify_all();
     }
 
+    void release(const std::vector<Completion>& batch) {
+        {
+            std::lock_guard lock(held_mutex_);
+            for (const Completion& c : batch) held_.erase(slot_key(c.job->priority, c.job->entry));
+        }
+        slot_cv_.notify_all();
+    }
+
     void wait_for_slot(std::chrono::milliseconds most) {
         std::unique_lock lock(held_mutex_);
         slot_cv_.wait_for(lock, most, [&] { return held_.size() < slots_; });
@@ -425,9 +497,9 @@ private:
             auto& list = ids[static_cast<std::size_t>(p)];
             if (list.empty()) continue;
             const std::string stream = keys_.stream(p);
-            std::vector<std::string_view> args{"EVAL", scripts::heartbeat, "1", stream, group_name, options_.consumer};
+            std::vector<std::string_view> args{"1", stream, group_name, options_.consumer};
             for (const auto& id : list) args.push_back(id);
-            loop_conn_.command(args);
+            scripts::heartbeat().run(loop_conn_, args);
         }
     }
 
@@ -586,10 +658,9 @@ private:
         const std::string done = task_id.empty() ? std::string() : keys_.done(task_id);
         const std::string waiters = task_id.empty() ? std::string() : keys_.waiters(task_id);
         const std::string ttl = std::to_string(options_.result_ttl.count());
-        std::vector<std::string_view> args{"EVAL", scripts::dead_letter, "5", stream, dead, reply, done, waiters,
-                                           group_name, options_.consumer, entry, reason, ttl};
+        std::vector<std::string_view> args{"5", stream, dead, reply, done, waiters, group_name, options_.consumer, entry, reason, ttl};
         for (const auto& f : flat) args.push_back(f);
-        if (loop_conn_.command(args).integer() == 1) {
+        if (scripts::dead_letter().run(loop_conn_, args).integer() == 1) {
             counters_add(&WorkerCounters::dead_lettered);
             say("dead-lettered entry " + entry + (task_id.empty() ? "" : " (task " + task_id + ")") + ": " + reason);
         }
@@ -607,9 +678,9 @@ private:
         for (const Job& j : back) {
             try {
                 const std::string stream = keys_.stream(j->priority);
-                std::vector<std::string_view> args{"EVAL", scripts::hand_back, "1", stream, group_name, options_.consumer, j->entry};
+                std::vector<std::string_view> args{"1", stream, group_name, options_.consumer, j->entry};
                 for (const auto& f : j->fields) args.push_back(f);
-                if (loop_conn_.command(args).integer() == 1) {
+                if (scripts::hand_back().run(loop_conn_, args).integer() == 1) {
                     counters_add(&WorkerCounters::handed_back);
                     say("handed back " + j->envelope.task_id);
                 }
