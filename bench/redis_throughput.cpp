@@ -12,6 +12,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -49,6 +51,14 @@ double info_field(std::string_view info, std::string_view name, char sep = ':') 
     return at == std::string_view::npos ? 0.0 : std::atof(std::string(info.substr(at + name.size() + 1, 32)).c_str());
 }
 
+// This process's CPU (every thread: the raw loop's, or taskdist's client and worker).
+double own_cpu() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 double server_cpu() {
     rd::Connection c(server().endpoint());
     const rd::Reply r = c.command({"INFO", "cpu"});
@@ -61,14 +71,15 @@ void reset_commandstats() {
     c.command({"CONFIG", "RESETSTAT"});
 }
 
-void print_commandstats(const char* path, std::size_t n, double cpu_before) {
+void print_commandstats(const char* path, std::size_t n, double cpu_before, double own_before) {
     if (!commandstats_wanted()) return;
+    const double own = own_cpu() - own_before;
     const double cpu = server_cpu() - cpu_before;
     rd::Connection c(server().endpoint());
     const rd::Reply r = c.command({"INFO", "commandstats"});
     std::string_view info = r.str();
-    std::printf("%s: server main thread %.2f us CPU per task; commands, us per task (calls per task):\n", path,
-                cpu * 1e6 / static_cast<double>(n));
+    std::printf("%s: CPU per task: server main thread %.2f us, this process %.2f us; commands, us per task (calls per task):\n",
+                path, cpu * 1e6 / static_cast<double>(n), own * 1e6 / static_cast<double>(n));
     double total = 0;
     for (std::size_t at = info.find("cmdstat_"); at != std::string_view::npos; at = info.find("cmdstat_", at + 1)) {
         const std::string_view line = info.substr(at, info.find('\n', at) - at);
@@ -96,6 +107,7 @@ void raw_streams(benchmark::State& state) {
         const std::string body(8, 'x');
         reset_commandstats();
         const double cpu0 = commandstats_wanted() ? server_cpu() : 0.0;
+        const double own0 = own_cpu();
         const auto t0 = Clock::now();
         std::jthread consumer([&] {
             rd::Connection c(server().endpoint());
@@ -123,7 +135,7 @@ void raw_streams(benchmark::State& state) {
         }
         consumer.join();
         record(state, n, std::chrono::duration<double>(Clock::now() - t0).count());
-        print_commandstats("raw", n, cpu0);
+        print_commandstats("raw", n, cpu0, own0);
         admin.command({"DEL", stream});
     }
 }
@@ -150,12 +162,13 @@ void taskdist_redis(benchmark::State& state) {
 
         reset_commandstats();
         const double cpu0 = commandstats_wanted() ? server_cpu() : 0.0;
+        const double own0 = own_cpu();
         const auto t0 = Clock::now();
         auto handles = client.submit_many(values);
         std::int64_t sum = 0;
         for (auto& h : handles) sum += h.get();
         record(state, n, std::chrono::duration<double>(Clock::now() - t0).count());
-        print_commandstats("taskdist", n, cpu0);
+        print_commandstats("taskdist", n, cpu0, own0);
         benchmark::DoNotOptimize(sum);
     }
 }
