@@ -10,9 +10,11 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -129,41 +131,44 @@ public:
 
     /// As command(), but an error reply is returned, not thrown.
     Reply raw(const std::vector<std::string_view>& args) {
-        redisContext* c = context();
-        std::vector<const char*> argv;
-        std::vector<std::size_t> lens;
-        argv.reserve(args.size());
-        lens.reserve(args.size());
-        for (std::string_view a : args) {
-            argv.push_back(a.data());
-            lens.push_back(a.size());
-        }
-        auto* reply = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-        if (!reply) fail(c);
-        return Reply(reply);
+        std::string& out = buffer();
+        append_command(out, args);
+        return std::move(send(out, 1).front());
     }
 
     /// Sends every command, then reads every reply (one round trip). Error
     /// replies are returned in place, not thrown.
     std::vector<Reply> pipeline(const std::vector<std::vector<std::string_view>>& commands) {
+        std::string& out = buffer();
+        for (const auto& args : commands) append_command(out, args);
+        return send(out, commands.size());
+    }
+
+    /// Sends `count` commands written by append_command into `formatted`,
+    /// then reads their replies (one round trip). Error replies are returned
+    /// in place, not thrown.
+    std::vector<Reply> send(std::string_view formatted, std::size_t count) {
         redisContext* c = context();
-        for (const auto& args : commands) {
-            std::vector<const char*> argv;
-            std::vector<std::size_t> lens;
-            for (std::string_view a : args) {
-                argv.push_back(a.data());
-                lens.push_back(a.size());
-            }
-            if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) fail(c);
-        }
-        std::vector<Reply> out;
-        out.reserve(commands.size());
-        for (std::size_t i = 0; i < commands.size(); ++i) {
+        if (redisAppendFormattedCommand(c, formatted.data(), formatted.size()) != REDIS_OK) fail(c);
+        std::vector<Reply> replies;
+        replies.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) {
             void* reply = nullptr;
             if (redisGetReply(c, &reply) != REDIS_OK || !reply) fail(c);
-            out.emplace_back(static_cast<redisReply*>(reply));
+            replies.emplace_back(static_cast<redisReply*>(reply));
         }
-        return out;
+        return replies;
+    }
+
+    /// Appends one command in the protocol's own form (what hiredis would
+    /// write, without its allocations per argument).
+    template <class Args>
+    static void append_command(std::string& out, const Args& args) {
+        append_header(out, '*', std::size(args));
+        for (std::string_view a : args) {
+            append_header(out, '$', a.size());
+            out.append(a).append("\r\n");
+        }
     }
 
     /// Drops the connection; the next command makes a new one.
@@ -209,6 +214,23 @@ private:
         return ctx_.get();
     }
 
+    static void append_header(std::string& out, char kind, std::size_t n) {
+        char buf[24];
+        buf[0] = kind;
+        const auto [end, ec] = std::to_chars(buf + 1, buf + sizeof buf - 2, n);
+        (void)ec;  // 21 characters hold any size_t
+        end[0] = '\r';
+        end[1] = '\n';
+        out.append(buf, end + 2);
+    }
+
+    /// The reused buffer commands are written into: one allocation per
+    /// connection, not one per argument.
+    std::string& buffer() {
+        buffer_.clear();
+        return buffer_;
+    }
+
     [[noreturn]] void fail(redisContext* c) {
         const std::string why = c->err ? c->errstr : "no reply";
         ctx_.reset();  // a context with an I/O error is unusable: start afresh next time
@@ -217,6 +239,7 @@ private:
 
     Endpoint endpoint_;
     std::unique_ptr<redisContext, Free> ctx_;
+    std::string buffer_;
 };
 
 } // namespace taskdist::redis
