@@ -142,7 +142,7 @@ public:
                     heartbeat();
                     last_heartbeat = now;
                 }
-                expire_hung(now);
+                expire_hung();
                 std::size_t free = free_slots();
                 if (free > 0 && now - last_reclaim >= options_.lease / 4) {
                     free -= reclaim(free);
@@ -186,7 +186,8 @@ private:
     struct InFlight {
         int priority = 0;
         std::string entry;                                    ///< stream entry id
-        std::vector<std::string> fields;                      ///< the entry's field/value pairs, for hand-back and dead letters
+        Reply source;                                         ///< the read it came in, kept for `fields`
+        Reply::View fields{nullptr};                          ///< the entry's field/value pairs, for hand-back
         Envelope envelope;
         std::optional<Task> task;
         std::atomic<int> phase{queued};                       ///< queued -> running -> done, or queued -> handed_back
@@ -442,9 +443,20 @@ private:
 
     // ---- held tasks -----------------------------------------------------------
 
-    static std::string slot_key(int priority, std::string_view entry) {
-        return std::to_string(priority) + "/" + std::string(entry);
-    }
+    /// A held entry's key: its level and entry id, as numbers (no string
+    /// to build per task).
+    struct Slot {
+        int priority;
+        std::pair<std::uint64_t, std::uint64_t> entry;
+        bool operator==(const Slot&) const = default;
+    };
+    struct SlotHash {
+        std::size_t operator()(const Slot& s) const noexcept {
+            return std::hash<std::uint64_t>{}(s.entry.first * 0x9e3779b97f4a7c15ULL ^ s.entry.second ^
+                                              static_cast<std::uint64_t>(s.priority) << 56);
+        }
+    };
+    static Slot slot_key(int priority, std::string_view entry) { return {priority, entry_order(entry)}; }
 
     bool holds(int priority, std::string_view entry) const {
         std::lock_guard lock(held_mutex_);
@@ -456,10 +468,21 @@ private:
         return held_.size() >= slots_ ? 0 : slots_ - held_.size();
     }
 
+    void hold(const Job& job) {
+        std::lock_guard lock(held_mutex_);
+        const bool added = held_.insert_or_assign(slot_key(job->priority, job->entry), job).second;
+        if (added && job->envelope.timeout_ms > 0) ++timed_;
+    }
+
+    /// Under held_mutex_.
+    void unhold(const Job& job) {
+        if (held_.erase(slot_key(job->priority, job->entry)) && job->envelope.timeout_ms > 0) --timed_;
+    }
+
     void release(const Job& job) {
         {
             std::lock_guard lock(held_mutex_);
-            held_.erase(slot_key(job->priority, job->entry));
+            unhold(job);
         }
         slot_cv_.notify_all();
     }
@@ -467,7 +490,7 @@ private:
     void release(const std::vector<Completion>& batch) {
         {
             std::lock_guard lock(held_mutex_);
-            for (const Completion& c : batch) held_.erase(slot_key(c.job->priority, c.job->entry));
+            for (const Completion& c : batch) unhold(c.job);
         }
         slot_cv_.notify_all();
     }
@@ -505,7 +528,11 @@ private:
 
     /// Tasks whose handler ignored its timeout for longer than hang_grace are
     /// reported timed out (the local pool replaces the hung thread).
-    void expire_hung(Clock::time_point) {
+    void expire_hung() {
+        {
+            std::lock_guard lock(held_mutex_);
+            if (timed_ == 0) return;  // the common case: no held task has a timeout, nothing to look at
+        }
         const std::int64_t now = now_ns();
         for (const Job& j : held_jobs()) {
             if (j->envelope.timeout_ms <= 0 || j->phase.load(std::memory_order_acquire) != InFlight::running) continue;
@@ -540,7 +567,7 @@ private:
                         continue;
                     }
                     counters_add(&WorkerCounters::reclaimed);
-                    if (dispatch(p, entry, e[1], deliveries)) ++started;
+                    if (dispatch(p, entry, r, e[1], deliveries)) ++started;
                 } catch (const RedisError& err) {
                     // As in take(): the other claimed entries still get dispatched.
                     counters_add(&WorkerCounters::redis_errors);
@@ -583,7 +610,7 @@ private:
                 // One entry's failure (dead-lettering it hit a Redis error)
                 // must not strand the others this read already claimed.
                 try {
-                    if (dispatch(priority, std::string(e[0].str()), e[1], 1)) ++n;
+                    if (dispatch(priority, std::string(e[0].str()), r, e[1], 1)) ++n;
                 } catch (const RedisError& err) {
                     counters_add(&WorkerCounters::redis_errors);
                     say(std::string("redis error on one entry (it will be reclaimed): ") + err.what());
@@ -601,13 +628,14 @@ private:
     }
 
     /// Decodes an entry and queues it on the local pool, or dead-letters it.
-    bool dispatch(int priority, const std::string& entry, const Reply::View& fields, long long deliveries) {
+    /// `fields` lies in `source`, which the job keeps (cheaper than copying
+    /// every field of every entry for the rare hand-back).
+    bool dispatch(int priority, const std::string& entry, const Reply& source, const Reply::View& fields, long long deliveries) {
         auto job = std::make_shared<InFlight>();
         job->priority = priority;
         job->entry = entry;
-        for (std::size_t i = 0; i < fields.size(); ++i) {
-            job->fields.emplace_back(fields[i].type() == REDIS_REPLY_STRING ? fields[i].str() : std::string_view());
-        }
+        job->source = source;
+        job->fields = fields;
         std::string bad;
         try {
             job->envelope = decode_envelope(fields, keys_);
@@ -621,13 +649,12 @@ private:
             dead_letter(priority, entry, fields, "cannot decode: " + bad);
             return false;
         }
-        {
-            std::lock_guard lock(held_mutex_);
-            held_[slot_key(priority, entry)] = job;
-        }
+        hold(job);
         counters_add(&WorkerCounters::taken);
-        say("took " + job->envelope.task_id + " (priority " + std::to_string(priority) + ", delivery " +
-            std::to_string(deliveries) + ")");
+        if (options_.log) {
+            say("took " + job->envelope.task_id + " (priority " + std::to_string(priority) + ", delivery " +
+                std::to_string(deliveries) + ")");
+        }
         try {
             SubmitOptions so;
             so.timeout = std::chrono::milliseconds(job->envelope.timeout_ms);
@@ -679,7 +706,9 @@ private:
             try {
                 const std::string stream = keys_.stream(j->priority);
                 std::vector<std::string_view> args{"1", stream, group_name, options_.consumer, j->entry};
-                for (const auto& f : j->fields) args.push_back(f);
+                for (std::size_t i = 0; i < j->fields.size(); ++i) {
+                    args.push_back(j->fields[i].type() == REDIS_REPLY_STRING ? j->fields[i].str() : std::string_view());
+                }
                 if (scripts::hand_back().run(loop_conn_, args).integer() == 1) {
                     counters_add(&WorkerCounters::handed_back);
                     say("handed back " + j->envelope.task_id);
@@ -698,7 +727,7 @@ private:
                 if (held_.empty() || Clock::now() >= until) break;
                 slot_cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return held_.empty(); });
             }
-            expire_hung(Clock::now());
+            expire_hung();
             if (Clock::now() - last_heartbeat >= options_.heartbeat) {
                 try {
                     heartbeat();
@@ -732,7 +761,8 @@ private:
 
     mutable std::mutex held_mutex_;
     std::condition_variable slot_cv_;
-    std::unordered_map<std::string, Job> held_;
+    std::unordered_map<Slot, Job, SlotHash> held_;
+    std::size_t timed_ = 0;  ///< held tasks with a timeout (expire_hung looks only when there are some)
 
     std::mutex done_mutex_;
     std::condition_variable_any done_cv_;
