@@ -300,26 +300,28 @@ end
 // one XPENDING per stream reads what this consumer holds between the batch's
 // lowest and highest entry id (at most `bound` entries; if that many come
 // back the range may go on, and an entry not among them is checked alone),
-// one RPUSH per reply list, one XACK and one XDEL per stream.
+// one RPUSH per reply list, one XACK per stream and what deletes the
+// entries (below). Entries come in
+// runs sharing a stream and a reply list, so that each costs the script as
+// few arguments as can be.
 //
 // KEYS: the streams, the reply lists, then per kept entry (below) its done
 // and waiters keys. ARGV: group, consumer, ttl ms, bound, the number of
-// streams, the number of generated-id entries; per stream its batch's lowest
-// and highest entry id; per generated-id entry its stream's and reply list's
-// index in KEYS, its entry id and its reply record; then per entry of a
-// caller's id ("kept") the two indexes, its done key's index (its waiters
-// key follows), entry id, task id, status and body.
-// Returns per entry, in that order, 1 delivered its own result, 2 delivered
-// an earlier result of the task, 0 not ours any more (dropped).
+// streams, per stream its batch's lowest and highest entry id, then runs:
+// "p" (generated ids) or "k" (a caller's ids, kept), the index in KEYS of the
+// run's stream and of its reply list, the number of entries, then per entry
+// for "p" its entry id and reply record, for "k" the index of its done key
+// (its waiters key follows), entry id, task id, status and body. Returns per
+// entry, in that order, 1 delivered its own result, 2 delivered an earlier
+// result of the task, 0 not ours any more (dropped).
 inline const Script& complete() {
     static const Script s(std::string(settle_lua) + R"lua(
-local group, consumer, ttl, bound = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local nstreams, nplain = tonumber(ARGV[5]), tonumber(ARGV[6])
+local group, consumer, ttl, bound, nstreams = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local held, full, acks = {}, {}, {}
 for s = 1, nstreams do
-  local p = redis.call('XPENDING', KEYS[s], group, ARGV[5 + 2 * s], ARGV[6 + 2 * s], bound, consumer)
+  local p = redis.call('XPENDING', KEYS[s], group, ARGV[4 + 2 * s], ARGV[5 + 2 * s], bound, consumer)
   local mine = {}
-  for _, e in ipairs(p) do mine[e[1]] = true end
+  for i = 1, #p do mine[p[i][1]] = true end
   held[s], full[s], acks[s] = mine, #p >= bound, {}
 end
 -- Takes the entry if this consumer holds it; once only, were it twice in the batch.
@@ -328,44 +330,81 @@ local function take(s, entry)
   if mine == nil and full[s] then mine = #redis.call('XPENDING', KEYS[s], group, entry, entry, 1, consumer) > 0 end
   if not mine then return false end
   held[s][entry] = false
-  table.insert(acks[s], entry)
+  local a = acks[s]
+  a[#a + 1] = entry
   return true
 end
 local lists, order = {}, {}
-local function push(r, rec)
+local function list(r)
   local l = lists[r]
-  if not l then l = {}; lists[r] = l; table.insert(order, r) end
+  if not l then l = {}; lists[r] = l; order[#order + 1] = r end
+  return l
+end
+local function push(r, rec)
+  local l = list(r)
   l[#l + 1] = rec
 end
-local out = {}
-local a = 7 + 2 * nstreams
-for t = 1, nplain do
-  local s, r = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  if take(s, ARGV[a + 2]) then
-    push(KEYS[r], ARGV[a + 3])
-    out[t] = 1
-  else
-    out[t] = 0
-  end
+local out, n, a, last = {}, 0, 6 + 2 * nstreams, #ARGV
+while a <= last do
+  local kind, s, r, count = ARGV[a], tonumber(ARGV[a + 1]), KEYS[tonumber(ARGV[a + 2])], tonumber(ARGV[a + 3])
   a = a + 4
-end
-local t = nplain
-while a <= #ARGV do
-  local s, r, d = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  t = t + 1
-  out[t] = 0
-  if take(s, ARGV[a + 3]) then
-    local rec, code = settle(KEYS[d], KEYS[d + 1], KEYS[r], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ttl, push)
-    push(KEYS[r], rec)
-    out[t] = code
+  if kind == 'p' then
+    local l = list(r)
+    for _ = 1, count do
+      n = n + 1
+      if take(s, ARGV[a]) then
+        l[#l + 1] = ARGV[a + 1]
+        out[n] = 1
+      else
+        out[n] = 0
+      end
+      a = a + 2
+    end
+  else
+    for _ = 1, count do
+      n = n + 1
+      out[n] = 0
+      local d = tonumber(ARGV[a])
+      if take(s, ARGV[a + 1]) then
+        local rec, code = settle(KEYS[d], KEYS[d + 1], r, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ttl, push)
+        push(r, rec)
+        out[n] = code
+      end
+      a = a + 5
+    end
   end
-  a = a + 7
 end
-for _, r in ipairs(order) do redis.call('RPUSH', r, unpack(lists[r])) end
+for _, r in ipairs(order) do
+  if #lists[r] > 0 then redis.call('RPUSH', r, unpack(lists[r])) end
+end
+-- Whether entry id x is older than y ("<ms>-<seq>", compared as numbers of any size).
+local function older(x, y)
+  local i, j = string.find(x, '-', 1, true), string.find(y, '-', 1, true)
+  if i ~= j then return i < j end
+  local xm, ym = string.sub(x, 1, i - 1), string.sub(y, 1, j - 1)
+  if xm ~= ym then return xm < ym end
+  local xs, ys = string.sub(x, i + 1), string.sub(y, j + 1)
+  if #xs ~= #ys then return #xs < #ys end
+  return xs < ys
+end
 for s = 1, nstreams do
-  if #acks[s] > 0 then
-    redis.call('XACK', KEYS[s], group, unpack(acks[s]))
-    redis.call('XDEL', KEYS[s], unpack(acks[s]))
+  local a = acks[s]
+  if #a > 0 then
+    redis.call('XACK', KEYS[s], group, unpack(a))
+    -- Every entry older than the group's oldest pending one is acknowledged
+    -- (and deleted, by the script that completed it), as is every entry
+    -- older than this batch's newest when none is pending (all older ones
+    -- were delivered). So this batch's entries there go with one XTRIM
+    -- MINID, which drops whole nodes and walks the last one once, where XDEL
+    -- looks each entry up and walks its node; the rest go with XDEL.
+    local first = redis.call('XPENDING', KEYS[s], group, '-', '+', 1)
+    local bound = #first > 0 and first[1][1] or ARGV[5 + 2 * s]
+    local rest, trim = {}, false
+    for i = 1, #a do
+      if older(a[i], bound) then trim = true else rest[#rest + 1] = a[i] end
+    end
+    if trim then redis.call('XTRIM', KEYS[s], 'MINID', bound) end
+    if #rest > 0 then redis.call('XDEL', KEYS[s], unpack(rest)) end
   end
 end
 return out

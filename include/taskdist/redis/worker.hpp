@@ -40,6 +40,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <typeinfo>
 #include <unordered_map>
 #include <utility>
@@ -327,72 +328,73 @@ private:
     /// scripts::complete reads them); on a Redis error, retries until it goes
     /// through (the results are kept) or the worker is stopping.
     void deliver(std::vector<Completion>& batch, std::stop_token st) {
-        // Generated ids first: the script reads them as one run, then the kept ones.
-        std::stable_partition(batch.begin(), batch.end(), [](const Completion& c) { return !c.job->envelope.keep; });
+        // In runs sharing kind, stream and reply list (the results come back in this order).
+        std::stable_sort(batch.begin(), batch.end(), [](const Completion& x, const Completion& y) {
+            const InFlight &a = *x.job, &b = *y.job;
+            return std::tie(a.envelope.keep, a.priority, a.envelope.reply) < std::tie(b.envelope.keep, b.priority, b.envelope.reply);
+        });
         std::deque<std::string> owned;  // what the arguments point into (a deque does not move its strings)
+        const auto number = [&](std::size_t k) -> std::string_view { return owned.emplace_back(std::to_string(k)); };
         std::vector<std::string_view> keys, argv;
         struct Stream {
             int priority;
-            std::size_t key;
             std::string_view lo, hi;
             std::pair<std::uint64_t, std::uint64_t> lo_order, hi_order;
         };
-        std::vector<Stream> streams;
-        std::vector<std::pair<std::string_view, std::size_t>> lists;  // reply list, its key's index
-        std::vector<std::size_t> stream_of(batch.size()), reply_of(batch.size());
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            const InFlight& j = *batch[i].job;
+        std::vector<Stream> streams;  // KEYS 1..n, in the order of the batch
+        for (const Completion& c : batch) {
+            const InFlight& j = *c.job;
             const auto order = entry_order(j.entry);
             auto s = std::find_if(streams.begin(), streams.end(), [&](const Stream& x) { return x.priority == j.priority; });
             if (s == streams.end()) {
                 keys.push_back(owned.emplace_back(keys_.stream(j.priority)));
-                streams.push_back({j.priority, keys.size(), j.entry, j.entry, order, order});
-                s = streams.end() - 1;
+                streams.push_back({j.priority, j.entry, j.entry, order, order});
             } else if (order < s->lo_order) {
                 s->lo = j.entry, s->lo_order = order;
             } else if (order > s->hi_order) {
                 s->hi = j.entry, s->hi_order = order;
             }
-            stream_of[i] = s->key;
         }
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            const std::string_view reply = batch[i].job->envelope.reply;
-            auto r = std::find_if(lists.begin(), lists.end(), [&](const auto& x) { return x.first == reply; });
-            if (r == lists.end()) {
-                keys.push_back(reply);
-                lists.emplace_back(reply, keys.size());
-                r = lists.end() - 1;
-            }
-            reply_of[i] = r->second;
+        std::vector<std::string_view> lists;  // KEYS n+1.., each reply list once
+        for (const Completion& c : batch) {
+            if (std::find(lists.begin(), lists.end(), c.job->envelope.reply) == lists.end()) lists.push_back(c.job->envelope.reply);
         }
-        std::size_t plain = 0;
-        while (plain < batch.size() && !batch[plain].job->envelope.keep) ++plain;
+        keys.insert(keys.end(), lists.begin(), lists.end());
         std::size_t bound = 0;
         {
             std::lock_guard lock(held_mutex_);
             bound = held_.size() + 1;  // more than this consumer can hold in the range, unless stale entries are there too
         }
-        argv.insert(argv.end(), {group_name, options_.consumer, owned.emplace_back(std::to_string(options_.result_ttl.count())),
-                                 owned.emplace_back(std::to_string(bound)), owned.emplace_back(std::to_string(streams.size())),
-                                 owned.emplace_back(std::to_string(plain))});
+        argv.insert(argv.end(), {group_name, options_.consumer, number(static_cast<std::size_t>(options_.result_ttl.count())),
+                                 number(bound), number(streams.size())});
         for (const Stream& s : streams) argv.insert(argv.end(), {s.lo, s.hi});
-        const auto index = [&](std::size_t k) -> std::string_view { return owned.emplace_back(std::to_string(k)); };
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            const Completion& c = batch[i];
-            const InFlight& j = *c.job;
-            argv.insert(argv.end(), {index(stream_of[i]), index(reply_of[i])});
-            if (i < plain) {
-                argv.insert(argv.end(), {j.entry, owned.emplace_back(reply_record(c.status, j.envelope.task_id, c.body))});
-            } else {
-                keys.push_back(owned.emplace_back(keys_.done(j.envelope.task_id)));
-                const std::size_t done = keys.size();
-                keys.push_back(owned.emplace_back(keys_.waiters(j.envelope.task_id)));
-                argv.insert(argv.end(), {index(done), j.entry, j.envelope.task_id, status_name(c.status), c.body});
+        for (std::size_t i = 0; i < batch.size();) {
+            const InFlight& first = *batch[i].job;
+            std::size_t end = i + 1;
+            while (end < batch.size() && batch[end].job->envelope.keep == first.envelope.keep &&
+                   batch[end].job->priority == first.priority && batch[end].job->envelope.reply == first.envelope.reply) {
+                ++end;
+            }
+            const auto stream = std::find_if(streams.begin(), streams.end(), [&](const Stream& x) { return x.priority == first.priority; });
+            const auto list = std::find(lists.begin(), lists.end(), first.envelope.reply);
+            argv.insert(argv.end(), {first.envelope.keep ? "k" : "p", number(static_cast<std::size_t>(stream - streams.begin()) + 1),
+                                     number(streams.size() + static_cast<std::size_t>(list - lists.begin()) + 1), number(end - i)});
+            for (; i < end; ++i) {
+                const Completion& c = batch[i];
+                const InFlight& j = *c.job;
+                if (!j.envelope.keep) {
+                    argv.insert(argv.end(), {j.entry, owned.emplace_back(reply_record(c.status, j.envelope.task_id, c.body))});
+                } else {
+                    keys.push_back(owned.emplace_back(keys_.done(j.envelope.task_id)));
+                    const std::size_t done = keys.size();
+                    keys.push_back(owned.emplace_back(keys_.waiters(j.envelope.task_id)));
+                    argv.insert(argv.end(), {number(done), j.entry, j.envelope.task_id, status_name(c.status), c.body});
+                }
             }
         }
         std::vector<std::string_view> args;
         args.reserve(1 + keys.size() + argv.size());
-        args.push_back(owned.emplace_back(std::to_string(keys.size())));
+        args.push_back(number(keys.size()));
         args.insert(args.end(), keys.begin(), keys.end());
         args.insert(args.end(), argv.begin(), argv.end());
 
