@@ -64,7 +64,9 @@ struct WorkerOptions {
     /// Tasks held at once; 0: the local pool's worker count (nothing waits
     /// in this process while another worker could run it). When the worker
     /// is idle, its one blocking read over all levels may take this many
-    /// from each level; those wait in the local pool.
+    /// from each level; those wait in the local pool. So may a read when a
+    /// level above the one it last took tasks from has filled since: it takes
+    /// this many from that level and from the one below.
     std::size_t slots = 0;
     /// A held task idle this long (no heartbeat) may be reclaimed by others.
     std::chrono::milliseconds lease{10'000};
@@ -581,22 +583,63 @@ private:
     }
 
     /// Reads new tasks: each level without blocking, highest first; if all
-    /// are empty, blocks on all of them for at most `block`.
+    /// are empty, blocks on all of them for at most `block`. The levels above
+    /// the one the last read took tasks from were empty then, and are most
+    /// likely empty still: they and that level are read in one round trip,
+    /// not one each (under load a round trip costs the loop more than the
+    /// read). If a level above has filled meanwhile, that read takes tasks
+    /// from it and from the level below (see WorkerOptions::slots).
     void read_new(std::size_t free) {
         const std::string count = std::to_string(free);
-        for (int p = options_.priorities - 1; p >= 0; --p) {
+        const auto read = [&](const std::string& stream) -> std::vector<std::string_view> {
+            return {"XREADGROUP", "GROUP", group_name, options_.consumer, "COUNT", count, "STREAMS", stream, ">"};
+        };
+        int p = options_.priorities - 1;
+        if (last_level_ >= 0 && last_level_ < p) {
+            std::vector<std::string> streams;
+            std::vector<std::vector<std::string_view>> reads;
+            for (int q = p; q >= last_level_; --q) streams.push_back(keys_.stream(q));
+            for (const auto& stream : streams) reads.push_back(read(stream));
+            const std::vector<Reply> replies = loop_conn_.pipeline(reads);
+            std::size_t n = 0;
+            int highest = -1;
+            std::optional<RedisError> failed;
+            for (std::size_t i = 0; i < replies.size(); ++i) {
+                // Taken first, thrown after: the other levels' entries are ours now.
+                if (replies[i].is_error()) {
+                    if (!failed) failed.emplace("taskdist::redis: " + std::string(replies[i].str()));
+                } else if (!replies[i].is_nil() && replies[i].size() > 0) {
+                    const std::size_t k = take(replies[i]);
+                    if (k > 0 && highest < 0) highest = p - static_cast<int>(i);
+                    n += k;
+                }
+            }
+            if (failed) throw *failed;
+            if (n > 0) {
+                last_level_ = highest;
+                return;
+            }
+            p = last_level_ - 1;
+        }
+        for (; p >= 0; --p) {
             const std::string stream = keys_.stream(p);
-            Reply r = loop_conn_.command({"XREADGROUP", "GROUP", group_name, options_.consumer, "COUNT", count, "STREAMS", stream, ">"});
-            if (!r.is_nil() && r.size() > 0 && take(r) > 0) return;
+            Reply r = loop_conn_.command(read(stream));
+            if (!r.is_nil() && r.size() > 0 && take(r) > 0) {
+                last_level_ = p;
+                return;
+            }
         }
         std::vector<std::string> streams;
-        for (int p = options_.priorities - 1; p >= 0; --p) streams.push_back(keys_.stream(p));
+        for (int q = options_.priorities - 1; q >= 0; --q) streams.push_back(keys_.stream(q));
         const std::string block = std::to_string(options_.block.count());
         std::vector<std::string_view> args{"XREADGROUP", "GROUP", group_name, options_.consumer, "COUNT", count, "BLOCK", block, "STREAMS"};
-        for (const auto& s : streams) args.push_back(s);
+        for (const auto& stream : streams) args.push_back(stream);
         for (std::size_t i = 0; i < streams.size(); ++i) args.emplace_back(">");
         Reply r = loop_conn_.command(args);
-        if (!r.is_nil()) take(r);
+        last_level_ = -1;
+        if (r.is_nil()) return;
+        take(r);
+        for (std::size_t i = 0; i < r.size(); ++i) last_level_ = std::max(last_level_, priority_of(r[i][0].str()));
     }
 
     /// Dispatches every entry of an XREADGROUP reply; returns how many.
@@ -760,6 +803,7 @@ private:
     Connection loop_conn_;
     Connection done_conn_;
     std::size_t slots_ = 1;
+    int last_level_ = -1;  ///< the highest level the last read took tasks from; -1: none (the loop's own)
 
     mutable std::mutex held_mutex_;
     std::condition_variable slot_cv_;
