@@ -398,12 +398,21 @@ for s = 1, nstreams do
     -- MINID, which drops whole nodes and walks the last one once, where XDEL
     -- looks each entry up and walks its node; the rest go with XDEL.
     local first = redis.call('XPENDING', KEYS[s], group, '-', '+', 1)
-    local bound = #first > 0 and first[1][1] or ARGV[5 + 2 * s]
-    local rest, trim = {}, false
-    for i = 1, #a do
-      if older(a[i], bound) then trim = true else rest[#rest + 1] = a[i] end
+    local newest = ARGV[5 + 2 * s]
+    local rest = {}
+    if #first == 0 then
+      redis.call('XTRIM', KEYS[s], 'MINID', newest)
+      rest[1] = newest
+    else
+      local bound = first[1][1]
+      local trim = older(newest, bound)
+      if not trim then
+        for i = 1, #a do
+          if older(a[i], bound) then trim = true else rest[#rest + 1] = a[i] end
+        end
+      end
+      if trim then redis.call('XTRIM', KEYS[s], 'MINID', bound) end
     end
-    if trim then redis.call('XTRIM', KEYS[s], 'MINID', bound) end
     if #rest > 0 then redis.call('XDEL', KEYS[s], unpack(rest)) end
   end
 end
