@@ -95,36 +95,57 @@ std::optional<std::string_view> field(const Fields& fields, std::string_view nam
     return std::nullopt;
 }
 
-/// Reads an envelope out of entry fields; throws DecodeError saying what is wrong.
 /// Longest run-time limit an envelope may carry (a year): more is a corrupt
 /// message, and would overflow when turned into nanoseconds.
 inline constexpr std::int64_t max_timeout_ms = 366LL * 24 * 3600 * 1000;
 
+/// An envelope whose strings are views of the entry's fields (valid while
+/// they are): what a worker holds for each task, without copying them.
+struct EnvelopeView {
+    std::string_view task_id;
+    std::string_view reply;
+    std::int64_t timeout_ms = 0;
+    std::string_view body;
+    bool keep = true;
+};
+
+/// Reads an envelope out of entry fields; throws DecodeError saying what is
+/// wrong. Of a field given twice, the first counts (as field() reads it).
 template <class Fields>
-Envelope decode_envelope(const Fields& fields, const Keys& keys) {
-    const auto v = field(fields, "v");
+EnvelopeView view_envelope(const Fields& fields, const Keys& keys) {
+    std::optional<std::string_view> v, id, reply, body, timeout, keep;
+    // One pass over the fields, not one per name: a worker reads every entry.
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i].type() != REDIS_REPLY_STRING || fields[i + 1].type() != REDIS_REPLY_STRING) continue;
+        const std::string_view name = fields[i].str();
+        std::optional<std::string_view>* slot = name == "v"         ? &v
+                                                : name == "id"      ? &id
+                                                : name == "reply"   ? &reply
+                                                : name == "body"    ? &body
+                                                : name == "timeout" ? &timeout
+                                                : name == "keep"    ? &keep
+                                                                    : nullptr;
+        if (slot && !*slot) *slot = fields[i + 1].str();
+    }
     if (!v) throw DecodeError("no format version field 'v'");
     if (*v != format_version) {
         throw DecodeError("format version '" + std::string(*v) + "', this worker reads '" + std::string(format_version) + "'");
     }
-    Envelope e;
-    const auto id = field(fields, "id");
-    const auto reply = field(fields, "reply");
-    const auto body = field(fields, "body");
-    const auto timeout = field(fields, "timeout");
+    EnvelopeView e;
     if (!id || id->empty()) throw DecodeError("no task id");
     if (!reply || reply->empty()) throw DecodeError("no reply key");
     // Results are written only to this queue's reply lists, never to a key
     // a message names at will (a key of another type would fail the script).
-    const std::string reply_prefix = keys.prefix + "reply:";
-    if (reply->size() <= reply_prefix.size() || reply->substr(0, reply_prefix.size()) != reply_prefix) {
+    constexpr std::string_view list = "reply:";
+    if (reply->size() <= keys.prefix.size() + list.size() || !reply->starts_with(keys.prefix) ||
+        reply->substr(keys.prefix.size(), list.size()) != list) {
         throw DecodeError("reply key '" + std::string(*reply) + "' is not one of this queue's");
     }
     if (!body) throw DecodeError("no body");
-    e.task_id = std::string(*id);
-    e.reply = std::string(*reply);
-    e.body = std::string(*body);
-    if (const auto keep = field(fields, "keep")) e.keep = *keep != "0";
+    e.task_id = *id;
+    e.reply = *reply;
+    e.body = *body;
+    if (keep) e.keep = *keep != "0";
     if (timeout) {
         auto [end, ec] = std::from_chars(timeout->data(), timeout->data() + timeout->size(), e.timeout_ms);
         if (ec != std::errc{} || end != timeout->data() + timeout->size() || e.timeout_ms < 0 ||
@@ -132,6 +153,19 @@ Envelope decode_envelope(const Fields& fields, const Keys& keys) {
             throw DecodeError("bad timeout '" + std::string(*timeout) + "'");
         }
     }
+    return e;
+}
+
+/// As view_envelope, the strings copied.
+template <class Fields>
+Envelope decode_envelope(const Fields& fields, const Keys& keys) {
+    const EnvelopeView v = view_envelope(fields, keys);
+    Envelope e;
+    e.task_id = std::string(v.task_id);
+    e.reply = std::string(v.reply);
+    e.timeout_ms = v.timeout_ms;
+    e.body = std::string(v.body);
+    e.keep = v.keep;
     return e;
 }
 

@@ -191,7 +191,7 @@ private:
         std::string entry;                                    ///< stream entry id
         Reply source;                                         ///< the read it came in, kept for `fields`
         Reply::View fields{nullptr};                          ///< the entry's field/value pairs, for hand-back
-        Envelope envelope;
+        EnvelopeView envelope;                                ///< views of `fields`
         std::optional<Task> task;
         std::atomic<int> phase{queued};                       ///< queued -> running -> done, or queued -> handed_back
         std::atomic<std::int64_t> started_ns{0};
@@ -307,7 +307,7 @@ private:
                     if (st.stop_requested()) return;
                     continue;
                 }
-                const std::size_t n = std::min<std::size_t>(done_queue_.size(), 128);
+                const std::size_t n = std::min<std::size_t>(done_queue_.size(), 256);
                 for (std::size_t i = 0; i < n; ++i) {
                     batch.push_back(std::move(done_queue_.front()));
                     done_queue_.pop_front();
@@ -331,10 +331,11 @@ private:
     /// through (the results are kept) or the worker is stopping.
     void deliver(std::vector<Completion>& batch, std::stop_token st) {
         // In runs sharing kind, stream and reply list (the results come back in this order).
-        std::stable_sort(batch.begin(), batch.end(), [](const Completion& x, const Completion& y) {
+        const auto before = [](const Completion& x, const Completion& y) {
             const InFlight &a = *x.job, &b = *y.job;
             return std::tie(a.envelope.keep, a.priority, a.envelope.reply) < std::tie(b.envelope.keep, b.priority, b.envelope.reply);
-        });
+        };
+        if (!std::is_sorted(batch.begin(), batch.end(), before)) std::stable_sort(batch.begin(), batch.end(), before);
         std::deque<std::string> owned;  // what the arguments point into (a deque does not move its strings)
         const auto number = [&](std::size_t k) -> std::string_view { return owned.emplace_back(std::to_string(k)); };
         std::vector<std::string_view> keys, argv;
@@ -409,11 +410,11 @@ private:
                     const long long r = i < out.size() ? out[i].integer() : -1;
                     if (r == 1) {
                         ++completed;
-                        if (options_.log) say("completed " + c.job->envelope.task_id + " (" + std::string(status_name(c.status)) + ")");
+                        if (options_.log) say("completed " + std::string(c.job->envelope.task_id) + " (" + std::string(status_name(c.status)) + ")");
                     } else {
                         ++superseded;
                         if (options_.log) {
-                            say("dropped the result of " + c.job->envelope.task_id +
+                            say("dropped the result of " + std::string(c.job->envelope.task_id) +
                                 (r == 0 ? ": its lease was taken over" : ": an earlier result of the task was delivered"));
                         }
                     }
@@ -683,7 +684,7 @@ private:
         job->fields = fields;
         std::string bad;
         try {
-            job->envelope = decode_envelope(fields, keys_);
+            job->envelope = view_envelope(fields, keys_);
             job->task.emplace(Codec<Task>::decode(job->envelope.body));
         } catch (const std::exception& e) {
             // DecodeError, or whatever a user's codec throws: the message is
@@ -697,7 +698,7 @@ private:
         hold(job);
         counters_add(&WorkerCounters::taken);
         if (options_.log) {
-            say("took " + job->envelope.task_id + " (priority " + std::to_string(priority) + ", delivery " +
+            say("took " + std::string(job->envelope.task_id) + " (priority " + std::to_string(priority) + ", delivery " +
                 std::to_string(deliveries) + ")");
         }
         try {
@@ -756,7 +757,7 @@ private:
                 }
                 if (scripts::hand_back().run(loop_conn_, args).integer() == 1) {
                     counters_add(&WorkerCounters::handed_back);
-                    say("handed back " + j->envelope.task_id);
+                    say("handed back " + std::string(j->envelope.task_id));
                 }
             } catch (const RedisError& e) {
                 say(std::string("could not hand back (its lease will expire): ") + e.what());
@@ -785,7 +786,7 @@ private:
         // this object once run() has returned (it may be gone); its lease
         // will expire and another worker will run the task again.
         for (const Job& j : held_jobs()) {
-            if (j->phase.exchange(InFlight::done) != InFlight::done) say("gave up waiting for " + j->envelope.task_id);
+            if (j->phase.exchange(InFlight::done) != InFlight::done) say("gave up waiting for " + std::string(j->envelope.task_id));
         }
         // Wait for the completer to have sent what finished.
         for (auto t = Clock::now() + std::chrono::seconds(5); Clock::now() < t;) {
