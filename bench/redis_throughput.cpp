@@ -12,11 +12,15 @@
 
 #include <benchmark/benchmark.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -36,6 +40,58 @@ test_support::RedisServer& server() {
     return s;
 }
 
+// With TASKDIST_BENCH_COMMANDSTATS set, each run prints the server's time
+// per task by command (INFO commandstats) and its main thread's CPU per task
+// (INFO cpu): Redis is single-threaded, so these say what limits the rate.
+bool commandstats_wanted() { return std::getenv("TASKDIST_BENCH_COMMANDSTATS") != nullptr; }
+
+// "name<sep>number" in an INFO text ("name:1.5" lines, "name=3," within a commandstats line).
+double info_field(std::string_view info, std::string_view name, char sep = ':') {
+    const std::size_t at = info.find(std::string(name) + sep);
+    return at == std::string_view::npos ? 0.0 : std::atof(std::string(info.substr(at + name.size() + 1, 32)).c_str());
+}
+
+// This process's CPU (every thread: the raw loop's, or taskdist's client and worker).
+double own_cpu() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double server_cpu() {
+    rd::Connection c(server().endpoint());
+    const rd::Reply r = c.command({"INFO", "cpu"});
+    return info_field(r.str(), "used_cpu_sys_main_thread") + info_field(r.str(), "used_cpu_user_main_thread");
+}
+
+void reset_commandstats() {
+    if (!commandstats_wanted()) return;
+    rd::Connection c(server().endpoint());
+    c.command({"CONFIG", "RESETSTAT"});
+}
+
+void print_commandstats(const char* path, std::size_t n, double cpu_before, double own_before) {
+    if (!commandstats_wanted()) return;
+    const double own = own_cpu() - own_before;
+    const double cpu = server_cpu() - cpu_before;
+    rd::Connection c(server().endpoint());
+    const rd::Reply r = c.command({"INFO", "commandstats"});
+    std::string_view info = r.str();
+    std::printf("%s: CPU per task: server main thread %.2f us, this process %.2f us; commands, us per task (calls per task):\n",
+                path, cpu * 1e6 / static_cast<double>(n), own * 1e6 / static_cast<double>(n));
+    double total = 0;
+    for (std::size_t at = info.find("cmdstat_"); at != std::string_view::npos; at = info.find("cmdstat_", at + 1)) {
+        const std::string_view line = info.substr(at, info.find('\n', at) - at);
+        const std::string name(line.substr(8, line.find(':') - 8));
+        if (name.starts_with("config") || name == "info") continue;
+        const double calls = info_field(line, "calls", '='), usec = info_field(line, "usec", '=');
+        total += usec;
+        std::printf("  %-14s %7.3f us (%.4f)\n", name.c_str(), usec / static_cast<double>(n), calls / static_cast<double>(n));
+    }
+    std::printf("  %-14s %7.3f us\n", "all", total / static_cast<double>(n));
+}
+
 void record(benchmark::State& state, std::size_t n, double seconds) {
     state.SetIterationTime(seconds);
     state.SetItemsProcessed(static_cast<std::int64_t>(n) * state.iterations());
@@ -49,6 +105,9 @@ void raw_streams(benchmark::State& state) {
         const std::string stream = "raw:" + std::to_string(Clock::now().time_since_epoch().count());
         admin.command({"XGROUP", "CREATE", stream, "g", "0", "MKSTREAM"});
         const std::string body(8, 'x');
+        reset_commandstats();
+        const double cpu0 = commandstats_wanted() ? server_cpu() : 0.0;
+        const double own0 = own_cpu();
         const auto t0 = Clock::now();
         std::jthread consumer([&] {
             rd::Connection c(server().endpoint());
@@ -76,6 +135,7 @@ void raw_streams(benchmark::State& state) {
         }
         consumer.join();
         record(state, n, std::chrono::duration<double>(Clock::now() - t0).count());
+        print_commandstats("raw", n, cpu0, own0);
         admin.command({"DEL", stream});
     }
 }
@@ -100,11 +160,15 @@ void taskdist_redis(benchmark::State& state) {
         std::vector<std::int64_t> values(n);
         for (std::size_t i = 0; i < n; ++i) values[i] = static_cast<std::int64_t>(i);
 
+        reset_commandstats();
+        const double cpu0 = commandstats_wanted() ? server_cpu() : 0.0;
+        const double own0 = own_cpu();
         const auto t0 = Clock::now();
         auto handles = client.submit_many(values);
         std::int64_t sum = 0;
         for (auto& h : handles) sum += h.get();
         record(state, n, std::chrono::duration<double>(Clock::now() - t0).count());
+        print_commandstats("taskdist", n, cpu0, own0);
         benchmark::DoNotOptimize(sum);
     }
 }

@@ -101,7 +101,7 @@ TEST_CASE("redis: 300 tasks from one client through two workers each resolve onc
     CHECK(ca.dead_lettered + cb.dead_lettered == 0);
     // Each ran its share on its local pool.
     CHECK(a.worker().pool_stats().completed + b.worker().pool_stats().completed == 300);
-    // Completed entries are deleted, not trimmed: the streams are empty again.
+    // Completed entries are deleted: the streams are empty again.
     rd::Connection c(server.endpoint());
     for (int p = 0; p < 3; ++p) CHECK(stream_length(c, rd::Keys("q").stream(p)) == 0);
 }
@@ -235,6 +235,61 @@ TEST_CASE("redis: a worker that lost its lease has its late result dropped, and 
     REQUIRE(h.wait_for(patience));
     CHECK(h.get() == "from healthy");
     CHECK(client.replies() == 1);
+}
+
+TEST_CASE("redis: completing a batch removes only its own entries: not one taken over meanwhile (its result is "
+          "dropped, the entry left to its new owner), nor ones still queued") {
+    RedisServer server;
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    Gate gate;
+    std::atomic<int> runs{0};
+    auto o = worker_options(server, "w");
+    o.slots = 8;
+    Serving<std::int64_t, std::int64_t> w(
+        [&](std::int64_t x) {
+            runs.fetch_add(1);
+            gate.wait();
+            return x + 1;
+        },
+        o);
+    const auto open = gate.open_on_exit();
+    std::vector<std::int64_t> values;
+    for (std::int64_t i = 0; i < 40; ++i) values.push_back(i);
+    auto handles = client.submit_many(values);
+
+    // The worker holds its 8 slots' worth; 32 wait in the stream.
+    rd::Connection c(server.endpoint());
+    const std::string stream = rd::Keys("q").stream(1);
+    const auto pending = [&] {
+        const rd::Reply r = c.raw({"XPENDING", stream, "workers"});
+        return r.is_error() ? 0 : r[0].integer();  // an error: the worker has not made the group yet
+    };
+    for (int i = 0; i < 1000 && pending() < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    REQUIRE(pending() == 8);
+    // Another consumer takes over one in the middle of what the worker holds
+    // (JUSTID: its delivery count stays), as if the worker's lease had run out.
+    const rd::Reply held = c.command({"XPENDING", stream, "workers", "-", "+", "8"});
+    const std::string entry(held[3][0].str());
+    c.command({"XCLAIM", stream, "workers", "other", "0", entry, "JUSTID"});
+
+    gate.open();
+    // The worker's result for it is dropped; the entry stays pending for its
+    // new owner, which goes silent: the worker takes it over after the lease
+    // and runs it again. Had the worker's completion deleted it (or any of
+    // the queued ones), its handle would never resolve.
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+        CAPTURE(i);
+        REQUIRE(handles[i].wait_for(patience));
+        CHECK(handles[i].get() == static_cast<std::int64_t>(i) + 1);
+    }
+    CHECK(runs.load() == 41);
+    CHECK(client.replies() == 40);
+    w.stop();
+    const auto counters = w.worker().counters();
+    CHECK(counters.completed == 40);
+    CHECK(counters.superseded == 1);
+    CHECK(counters.reclaimed == 1);
+    CHECK(stream_length(c, stream) == 0);
 }
 
 TEST_CASE("redis: a duplicate submitted by another client while the task runs gets the one result too") {

@@ -17,7 +17,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -137,6 +139,7 @@ private:
               submit_conn(named(options.redis, id)),
               read_conn(named(options.redis, id)) {
             if (options.priorities < 1) throw std::invalid_argument("taskdist::redis::Client: priorities must be >= 1");
+            for (int p = 0; p < options.priorities; ++p) streams.push_back(keys.stream(p));
             if (options.result_ttl.count() <= 0) throw std::invalid_argument("taskdist::redis::Client: result_ttl must be positive");
             // A blocking read must end well before hiredis' own timeout (see Endpoint::timeout).
             if (options.block.count() <= 0 || options.block > options.redis.timeout / 2) {
@@ -157,10 +160,14 @@ private:
             reader.request_stop();
             if (reader.joinable()) reader.join();
             std::lock_guard lock(map_mutex);
+            const auto closed = [](const std::string& task_id) {
+                return std::make_exception_ptr(
+                    RedisError("taskdist::redis: the client closed before task '" + task_id + "' had a result"));
+            };
+            for (auto& [n, r] : generated) resolve_error(r, closed(instance + ":" + std::to_string(n)));
+            generated.clear();
             for (auto& [task_id, refs] : waiting) {
-                for (Ref& r : refs) resolve_error(r, std::make_exception_ptr(RedisError(
-                                                         "taskdist::redis: the client closed before task '" + task_id +
-                                                         "' had a result")));
+                for (Ref& r : refs) resolve_error(r, closed(task_id));
             }
             waiting.clear();
         }
@@ -175,9 +182,11 @@ private:
             return priority;
         }
 
-        /// One task's part of a submit script call, its strings owned here.
+        /// One task's part of a submit, its strings owned here.
         struct Pending {
-            std::string task_id, stream, idem, done, waiters, timeout, body;
+            std::string task_id, timeout, body;
+            std::string idem, done, waiters;  ///< for a caller's id only
+            int priority = 0;
             bool keep = false;  ///< the caller gave the id
             State* state = nullptr;
         };
@@ -188,33 +197,73 @@ private:
         Pending prepare(std::string body, const RemoteOptions& o, int priority, TaskHandle<Result>& handle) {
             Pending p;
             p.keep = !o.id.empty();
-            p.task_id = p.keep ? o.id : instance + ":" + std::to_string(next.fetch_add(1));
-            p.stream = keys.stream(priority);
-            p.idem = keys.idempotency(p.task_id);
-            p.done = keys.done(p.task_id);
-            p.waiters = keys.waiters(p.task_id);
+            const std::uint64_t n = next.fetch_add(1);
+            p.task_id = p.keep ? o.id : instance + ":" + std::to_string(n);
+            p.priority = priority;
+            if (p.keep) {
+                p.idem = keys.idempotency(p.task_id);
+                p.done = keys.done(p.task_id);
+                p.waiters = keys.waiters(p.task_id);
+            }
             p.timeout = std::to_string(o.timeout.count());
             p.body = std::move(body);
             p.state = new State(2);
             p.state->pool_ = this;
             handle = taskdist::detail::make_handle<Result>(p.state);
             std::lock_guard lock(map_mutex);
-            waiting[p.task_id].emplace_back(p.state);
+            if (p.keep) {
+                waiting[p.task_id].emplace_back(p.state);
+            } else {
+                generated.emplace(n, Ref(p.state));
+            }
             return p;
         }
 
-        /// Runs the submit script for a batch (one round trip, one script
-        /// call); a duplicate whose result is known resolves at once. On a
-        /// Redis error the batch's handles resolve with it, and it is thrown.
+        /// Queues a batch in one round trip; a duplicate whose result is
+        /// known resolves at once. On a Redis error the batch's handles
+        /// resolve with it, and it is thrown.
         void queue(const std::vector<Pending>& batch) {
+            try {
+                if (std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.keep; })) {
+                    queue_scripted(batch);
+                } else {
+                    queue_plain(batch);
+                }
+            } catch (const RedisError& e) {
+                // The tasks may have been queued before the connection failed.
+                const auto error = std::make_exception_ptr(RedisError(
+                    std::string(e.what()) + " (the task may have been queued: submit it again with the same id to be sure)"));
+                for (const Pending& p : batch) forget(p.task_id, p.state, error);
+                throw;
+            }
+        }
+
+        /// Generated ids are never seen twice: nothing to look up, so the
+        /// entries are XADDed as they are (pipelined), the way the submit
+        /// script writes them; no script call costs the server per task.
+        void queue_plain(const std::vector<Pending>& batch) {
+            std::lock_guard lock(submit_mutex);
+            submit_buffer.clear();
+            for (const Pending& p : batch) {
+                const std::string_view stream = streams[static_cast<std::size_t>(p.priority)];
+                Connection::append_command(submit_buffer, std::array<std::string_view, 15>{
+                    "XADD", stream, "*", "v", format_version, "id", p.task_id, "reply", reply_key, "timeout", p.timeout,
+                    "keep", "0", "body", p.body});
+            }
+            for (const Reply& x : submit_conn.send(submit_buffer, batch.size())) {
+                if (x.is_error()) throw RedisError("taskdist::redis: XADD: " + std::string(x.str()));
+            }
+        }
+
+        void queue_scripted(const std::vector<Pending>& batch) {
             const std::string n = std::to_string(batch.size() * 4);
             const std::string ttl = std::to_string(options.result_ttl.count());
-            std::vector<std::string_view> args{"EVAL", scripts::submit, n};
-            for (const Pending& p : batch) {
-                args.push_back(p.stream);
-                args.push_back(p.idem);
-                args.push_back(p.done);
-                args.push_back(p.waiters);
+            std::vector<std::string_view> args{n};
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                args.push_back(streams[static_cast<std::size_t>(batch[i].priority)]);
+                args.push_back(batch[i].idem);
+                args.push_back(batch[i].done);
+                args.push_back(batch[i].waiters);
             }
             args.push_back(ttl);
             args.push_back(reply_key);
@@ -226,17 +275,11 @@ private:
                 args.push_back(p.keep ? "1" : "0");
             }
             Reply r;
-            try {
+            {
                 std::lock_guard lock(submit_mutex);
-                r = submit_conn.command(args);
-                if (r.size() != batch.size() * 3) throw RedisError("taskdist::redis: unexpected reply to the submit script");
-            } catch (const RedisError& e) {
-                // The script may have run before the connection failed.
-                const auto error = std::make_exception_ptr(RedisError(
-                    std::string(e.what()) + " (the task may have been queued: submit it again with the same id to be sure)"));
-                for (const Pending& p : batch) forget(p.task_id, p.state, error);
-                throw;
+                r = scripts::submit().run(submit_conn, args);
             }
+            if (r.size() != batch.size() * 3) throw RedisError("taskdist::redis: unexpected reply to the submit script");
             for (std::size_t i = 0; i < batch.size(); ++i) {
                 const ReplyView done = r[3 * i + 2];
                 if (r[3 * i].integer() == 0 && !done.is_nil()) {
@@ -285,7 +328,7 @@ private:
 
         std::size_t pending() const {
             std::lock_guard lock(map_mutex);
-            std::size_t n = 0;
+            std::size_t n = generated.size();
             for (const auto& [k, v] : waiting) n += v.size();
             return n;
         }
@@ -297,8 +340,44 @@ private:
         void after_resolution() noexcept override {}
         void run_inline(taskdist::detail::TaskStateBase&) noexcept override {}
 
+        /// The number in a generated id ("<instance>:<n>"), if `task_id` is one of this client's.
+        std::optional<std::uint64_t> generated_number(std::string_view task_id) const {
+            if (task_id.size() <= instance.size() + 1 || !task_id.starts_with(instance) || task_id[instance.size()] != ':') {
+                return std::nullopt;
+            }
+            std::uint64_t n = 0;
+            const char* end = task_id.data() + task_id.size();
+            auto [at, ec] = std::from_chars(task_id.data() + instance.size() + 1, end, n);
+            if (ec != std::errc{} || at != end) return std::nullopt;
+            return n;
+        }
+
+        /// Takes the handles waiting for `task_id` (none: not ours, or
+        /// resolved already), under map_mutex.
+        void take_waiting(std::string_view task_id, std::vector<Ref>& out) {
+            if (const auto n = generated_number(task_id)) {
+                if (auto it = generated.find(*n); it != generated.end()) {
+                    out.push_back(std::move(it->second));
+                    generated.erase(it);
+                    return;
+                }
+            }
+            if (waiting.empty()) return;
+            auto it = waiting.find(std::string(task_id));
+            if (it == waiting.end()) return;
+            for (Ref& r : it->second) out.push_back(std::move(r));
+            waiting.erase(it);
+        }
+
         void forget(const std::string& task_id, State* state, std::exception_ptr error) {
             std::lock_guard lock(map_mutex);
+            if (const auto n = generated_number(task_id)) {
+                if (auto g = generated.find(*n); g != generated.end() && g->second.get() == state) {
+                    resolve_error(g->second, std::move(error));
+                    generated.erase(g);
+                    return;
+                }
+            }
             auto it = waiting.find(task_id);
             if (it == waiting.end()) return;
             auto& refs = it->second;
@@ -358,14 +437,11 @@ private:
             ref.publish();
         }
 
-        void deliver(const std::string& task_id, Status status, std::string_view body) {
+        void deliver(std::string_view task_id, Status status, std::string_view body) {
             std::vector<Ref> refs;
             {
                 std::lock_guard lock(map_mutex);
-                auto it = waiting.find(task_id);
-                if (it == waiting.end()) return;  // not ours, or already resolved
-                refs = std::move(it->second);
-                waiting.erase(it);
+                take_waiting(task_id, refs);
             }
             for (Ref& r : refs) resolve(r, status, body);
         }
@@ -399,7 +475,7 @@ private:
                         (void)read_conn.command({"BLMOVE", reply_key, reply_key, "RIGHT", "RIGHT", block});
                         continue;
                     }
-                    for (std::size_t i = 0; i < delivered.size(); ++i) take_record(delivered[i].str());
+                    take_records(delivered);
                 } catch (const RedisError&) {
                     // Redis went away: try again shortly; replies wait in the list.
                     unsure = delivered.size() > 0;
@@ -418,12 +494,32 @@ private:
             return true;
         }
 
-        void take_record(std::string_view raw) {
-            replies.fetch_add(1, std::memory_order_relaxed);
-            const ReplyRecord rec = parse_reply_record(raw);
-            if (rec.task_id.empty()) return;  // unreadable: nothing to resolve
-            deliver(std::string(rec.task_id), rec.status.value_or(Status::error),
-                    rec.status ? rec.body : std::string_view("taskdist::redis: unreadable result record"));
+        /// Resolves the handles of a batch of records, the map locked once for all.
+        void take_records(const Reply& batch) {
+            replies.fetch_add(batch.size(), std::memory_order_relaxed);
+            std::vector<ReplyRecord> records;
+            records.reserve(batch.size());
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                ReplyRecord rec = parse_reply_record(batch[i].str());
+                if (rec.task_id.empty()) continue;  // unreadable: nothing to resolve
+                if (!rec.status) rec.body = "taskdist::redis: unreadable result record";
+                records.push_back(rec);
+            }
+            std::vector<Ref> refs;
+            std::vector<std::size_t> record_of;  // refs[i] resolves with records[record_of[i]]
+            refs.reserve(records.size());
+            record_of.reserve(records.size());
+            {
+                std::lock_guard lock(map_mutex);
+                for (std::size_t i = 0; i < records.size(); ++i) {
+                    take_waiting(records[i].task_id, refs);
+                    record_of.resize(refs.size(), i);
+                }
+            }
+            for (std::size_t i = 0; i < refs.size(); ++i) {
+                const ReplyRecord& rec = records[record_of[i]];
+                resolve(refs[i], rec.status.value_or(Status::error), rec.body);
+            }
         }
 
         ClientOptions options;
@@ -431,12 +527,18 @@ private:
         Keys keys;
         std::string instance;  ///< in generated task ids: unique per Client object
         std::string reply_key;
+        std::vector<std::string> streams;  ///< by priority
         std::mutex submit_mutex;
         Connection submit_conn;
+        std::string submit_buffer;  ///< commands being written, under submit_mutex
         Connection read_conn;
         std::atomic<std::uint64_t> next{0};
         std::atomic<std::uint64_t> replies{0};
         mutable std::mutex map_mutex;
+        // Handles waiting for a result: those of generated ids by number (no
+        // string to make or hash per task), those of a caller's id by the id
+        // (a duplicate submitted here joins the same entry).
+        std::unordered_map<std::uint64_t, Ref> generated;
         std::unordered_map<std::string, std::vector<Ref>> waiting;
         std::jthread reader;
     };

@@ -10,9 +10,14 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+#include <array>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -101,13 +106,121 @@ class Reply : public ReplyView {
 public:
     using View = ReplyView;
     Reply() noexcept : ReplyView(nullptr) {}
+    /// A reply hiredis built with its own allocation functions.
     explicit Reply(redisReply* r) noexcept : ReplyView(r), owner_(r, &freeReplyObject) {}
+    /// A reply that lies in `memory` (see detail::ReplyArena).
+    Reply(const redisReply* r, std::shared_ptr<const void> memory) noexcept : ReplyView(r), owner_(std::move(memory)) {}
     /// The whole reply as a view (for code that takes either).
     ReplyView view() const noexcept { return *this; }
 
 private:
-    std::shared_ptr<redisReply> owner_;
+    std::shared_ptr<const void> owner_;
 };
+
+namespace detail {
+
+/// Where a connection's replies are built: hiredis' default functions make
+/// every element with its own calloc (and its string with a malloc), and
+/// freeReplyObject frees them one by one; an XREADGROUP reply has fifteen per
+/// task. The replies of one round trip are built here instead, by bumping a
+/// pointer, and freed together when the last of them goes.
+class ReplyArena {
+public:
+    void* allocate(std::size_t n) {
+        n = (n + 7) & ~std::size_t{7};  // redisReply wants 8; blocks come from new, aligned for anything
+        if (n > left_) grow(n);
+        void* p = at_;
+        at_ += n;
+        left_ -= n;
+        return p;
+    }
+
+private:
+    void grow(std::size_t n) {
+        const std::size_t size = std::max(n, next_);
+        next_ = std::min<std::size_t>(next_ * 2, 1 << 20);
+        blocks_.emplace_back(new char[size]);  // not zeroed: every byte is written before it is read
+        at_ = blocks_.back().get();
+        left_ = size;
+    }
+
+    std::vector<std::unique_ptr<char[]>> blocks_;
+    char* at_ = nullptr;
+    std::size_t left_ = 0;
+    std::size_t next_ = 16 << 10;
+};
+
+/// hiredis' reply-object hooks, building into the arena the reader's
+/// privdata names (a connection sets it for each round trip).
+struct ArenaReplies {
+    struct State {
+        ReplyArena* arena = nullptr;
+    };
+
+    static redisReply* make(const redisReadTask* task, int type) {
+        ReplyArena& arena = *static_cast<State*>(task->privdata)->arena;
+        auto* r = static_cast<redisReply*>(arena.allocate(sizeof(redisReply)));
+        std::memset(static_cast<void*>(r), 0, sizeof(redisReply));
+        r->type = type;
+        if (task->parent) static_cast<redisReply*>(task->parent->obj)->element[task->idx] = r;
+        return r;
+    }
+
+    static void* string(const redisReadTask* task, char* str, std::size_t len) {
+        redisReply* r = make(task, task->type);
+        auto* copy = static_cast<char*>(static_cast<State*>(task->privdata)->arena->allocate(len + 1));
+        if (len > 0) std::memcpy(copy, str, len);
+        copy[len] = '\0';
+        r->str = copy;
+        r->len = len;
+        return r;
+    }
+
+    // hiredis 0.14 passes the element count as int, 1.x as size_t.
+    template <class N>
+    static void* array(const redisReadTask* task, N elements) {
+        redisReply* r = make(task, task->type);
+        const auto n = static_cast<std::size_t>(elements);
+        if (n > 0) {
+            r->element = static_cast<redisReply**>(static_cast<State*>(task->privdata)->arena->allocate(n * sizeof(redisReply*)));
+            std::memset(static_cast<void*>(r->element), 0, n * sizeof(redisReply*));
+        }
+        r->elements = n;
+        return r;
+    }
+
+    static void* integer(const redisReadTask* task, long long value) {
+        redisReply* r = make(task, REDIS_REPLY_INTEGER);
+        r->integer = value;
+        return r;
+    }
+
+    static void* nil(const redisReadTask* task) { return make(task, REDIS_REPLY_NIL); }
+
+    // hiredis frees a reply it gave up on (a protocol error) this way: its
+    // memory goes with the arena, when the round trip's owner drops it.
+    static void forget(void*) {}
+
+    template <class R, class T, class N>
+    static auto array_hook(R (*)(T, N)) -> R (*)(T, N) {
+        return &array<N>;
+    }
+
+    static redisReplyObjectFunctions* functions() {
+        static redisReplyObjectFunctions f = [] {
+            redisReplyObjectFunctions x{};
+            x.createString = &string;
+            x.createArray = array_hook(x.createArray);
+            x.createInteger = &integer;
+            x.createNil = &nil;
+            x.freeObject = &forget;
+            return x;
+        }();
+        return &f;
+    }
+};
+
+} // namespace detail
 
 class Connection {
 public:
@@ -129,41 +242,47 @@ public:
 
     /// As command(), but an error reply is returned, not thrown.
     Reply raw(const std::vector<std::string_view>& args) {
-        redisContext* c = context();
-        std::vector<const char*> argv;
-        std::vector<std::size_t> lens;
-        argv.reserve(args.size());
-        lens.reserve(args.size());
-        for (std::string_view a : args) {
-            argv.push_back(a.data());
-            lens.push_back(a.size());
-        }
-        auto* reply = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-        if (!reply) fail(c);
-        return Reply(reply);
+        std::string& out = buffer();
+        append_command(out, args);
+        return std::move(send(out, 1).front());
     }
 
     /// Sends every command, then reads every reply (one round trip). Error
     /// replies are returned in place, not thrown.
     std::vector<Reply> pipeline(const std::vector<std::vector<std::string_view>>& commands) {
+        std::string& out = buffer();
+        for (const auto& args : commands) append_command(out, args);
+        return send(out, commands.size());
+    }
+
+    /// Sends `count` commands written by append_command into `formatted`,
+    /// then reads their replies (one round trip). Error replies are returned
+    /// in place, not thrown.
+    std::vector<Reply> send(std::string_view formatted, std::size_t count) {
         redisContext* c = context();
-        for (const auto& args : commands) {
-            std::vector<const char*> argv;
-            std::vector<std::size_t> lens;
-            for (std::string_view a : args) {
-                argv.push_back(a.data());
-                lens.push_back(a.size());
-            }
-            if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) fail(c);
-        }
-        std::vector<Reply> out;
-        out.reserve(commands.size());
-        for (std::size_t i = 0; i < commands.size(); ++i) {
+        if (redisAppendFormattedCommand(c, formatted.data(), formatted.size()) != REDIS_OK) fail(c);
+        auto arena = std::make_shared<detail::ReplyArena>();
+        reader_->arena = arena.get();
+        std::vector<Reply> replies;
+        replies.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) {
             void* reply = nullptr;
             if (redisGetReply(c, &reply) != REDIS_OK || !reply) fail(c);
-            out.emplace_back(static_cast<redisReply*>(reply));
+            replies.emplace_back(static_cast<const redisReply*>(reply), arena);
         }
-        return out;
+        reader_->arena = nullptr;
+        return replies;
+    }
+
+    /// Appends one command in the protocol's own form (what hiredis would
+    /// write, without its allocations per argument).
+    template <class Args>
+    static void append_command(std::string& out, const Args& args) {
+        append_header(out, '*', std::size(args));
+        for (std::string_view a : args) {
+            append_header(out, '$', a.size());
+            out.append(a).append("\r\n");
+        }
     }
 
     /// Drops the connection; the next command makes a new one.
@@ -193,30 +312,55 @@ private:
         }
         redisSetTimeout(c.get(), to_timeval(endpoint_.timeout));
         redisEnableKeepAlive(c.get());
+        c->reader->fn = detail::ArenaReplies::functions();
+        c->reader->privdata = reader_.get();
+        // Keep the read buffer however large it grew: hiredis frees and
+        // regrows one over 16 KiB after each reply it empties, by default.
+        c->reader->maxbuf = 0;
+        ctx_ = std::move(c);
         if (!endpoint_.client_name.empty()) {
             const std::string name = detail::sanitize_client_name(endpoint_.client_name);
-            const char* argv[] = {"CLIENT", "SETNAME", name.c_str()};
-            const std::size_t lens[] = {6, 7, name.size()};
-            auto* reply = static_cast<redisReply*>(redisCommandArgv(c.get(), 3, argv, lens));
-            if (!reply) {
-                throw RedisError("taskdist::redis: " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " +
-                                 (c->err ? c->errstr : "no reply") + " naming the connection");
+            std::string command;  // not buffer_: it may hold the command this connection is made for
+            append_command(command, std::array<std::string_view, 3>{"CLIENT", "SETNAME", name});
+            const Reply r = std::move(send(command, 1).front());
+            if (r.is_error()) {
+                ctx_.reset();
+                throw RedisError("taskdist::redis: CLIENT SETNAME: " + std::string(r.str()));
             }
-            const Reply r(reply);
-            if (r.is_error()) throw RedisError("taskdist::redis: CLIENT SETNAME: " + std::string(r.str()));
         }
-        ctx_ = std::move(c);
         return ctx_.get();
+    }
+
+    static void append_header(std::string& out, char kind, std::size_t n) {
+        char buf[24];
+        buf[0] = kind;
+        const auto [end, ec] = std::to_chars(buf + 1, buf + sizeof buf - 2, n);
+        (void)ec;  // 21 characters hold any size_t
+        end[0] = '\r';
+        end[1] = '\n';
+        out.append(buf, end + 2);
+    }
+
+    /// The reused buffer commands are written into: one allocation per
+    /// connection, not one per argument.
+    std::string& buffer() {
+        buffer_.clear();
+        return buffer_;
     }
 
     [[noreturn]] void fail(redisContext* c) {
         const std::string why = c->err ? c->errstr : "no reply";
+        reader_->arena = nullptr;
         ctx_.reset();  // a context with an I/O error is unusable: start afresh next time
         throw RedisError("taskdist::redis: " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + why);
     }
 
     Endpoint endpoint_;
     std::unique_ptr<redisContext, Free> ctx_;
+    std::string buffer_;
+    // Where the reader's hooks find the round trip's arena; its own
+    // allocation, so that it stays put when the Connection moves.
+    std::unique_ptr<detail::ArenaReplies::State> reader_ = std::make_unique<detail::ArenaReplies::State>();
 };
 
 } // namespace taskdist::redis

@@ -24,6 +24,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,36 +95,57 @@ std::optional<std::string_view> field(const Fields& fields, std::string_view nam
     return std::nullopt;
 }
 
-/// Reads an envelope out of entry fields; throws DecodeError saying what is wrong.
 /// Longest run-time limit an envelope may carry (a year): more is a corrupt
 /// message, and would overflow when turned into nanoseconds.
 inline constexpr std::int64_t max_timeout_ms = 366LL * 24 * 3600 * 1000;
 
+/// An envelope whose strings are views of the entry's fields (valid while
+/// they are): what a worker holds for each task, without copying them.
+struct EnvelopeView {
+    std::string_view task_id;
+    std::string_view reply;
+    std::int64_t timeout_ms = 0;
+    std::string_view body;
+    bool keep = true;
+};
+
+/// Reads an envelope out of entry fields; throws DecodeError saying what is
+/// wrong. Of a field given twice, the first counts (as field() reads it).
 template <class Fields>
-Envelope decode_envelope(const Fields& fields, const Keys& keys) {
-    const auto v = field(fields, "v");
+EnvelopeView view_envelope(const Fields& fields, const Keys& keys) {
+    std::optional<std::string_view> v, id, reply, body, timeout, keep;
+    // One pass over the fields, not one per name: a worker reads every entry.
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i].type() != REDIS_REPLY_STRING || fields[i + 1].type() != REDIS_REPLY_STRING) continue;
+        const std::string_view name = fields[i].str();
+        std::optional<std::string_view>* slot = name == "v"         ? &v
+                                                : name == "id"      ? &id
+                                                : name == "reply"   ? &reply
+                                                : name == "body"    ? &body
+                                                : name == "timeout" ? &timeout
+                                                : name == "keep"    ? &keep
+                                                                    : nullptr;
+        if (slot && !*slot) *slot = fields[i + 1].str();
+    }
     if (!v) throw DecodeError("no format version field 'v'");
     if (*v != format_version) {
         throw DecodeError("format version '" + std::string(*v) + "', this worker reads '" + std::string(format_version) + "'");
     }
-    Envelope e;
-    const auto id = field(fields, "id");
-    const auto reply = field(fields, "reply");
-    const auto body = field(fields, "body");
-    const auto timeout = field(fields, "timeout");
+    EnvelopeView e;
     if (!id || id->empty()) throw DecodeError("no task id");
     if (!reply || reply->empty()) throw DecodeError("no reply key");
     // Results are written only to this queue's reply lists, never to a key
     // a message names at will (a key of another type would fail the script).
-    const std::string reply_prefix = keys.prefix + "reply:";
-    if (reply->size() <= reply_prefix.size() || reply->substr(0, reply_prefix.size()) != reply_prefix) {
+    constexpr std::string_view list = "reply:";
+    if (reply->size() <= keys.prefix.size() + list.size() || !reply->starts_with(keys.prefix) ||
+        reply->substr(keys.prefix.size(), list.size()) != list) {
         throw DecodeError("reply key '" + std::string(*reply) + "' is not one of this queue's");
     }
     if (!body) throw DecodeError("no body");
-    e.task_id = std::string(*id);
-    e.reply = std::string(*reply);
-    e.body = std::string(*body);
-    if (const auto keep = field(fields, "keep")) e.keep = *keep != "0";
+    e.task_id = *id;
+    e.reply = *reply;
+    e.body = *body;
+    if (keep) e.keep = *keep != "0";
     if (timeout) {
         auto [end, ec] = std::from_chars(timeout->data(), timeout->data() + timeout->size(), e.timeout_ms);
         if (ec != std::errc{} || end != timeout->data() + timeout->size() || e.timeout_ms < 0 ||
@@ -131,6 +153,19 @@ Envelope decode_envelope(const Fields& fields, const Keys& keys) {
             throw DecodeError("bad timeout '" + std::string(*timeout) + "'");
         }
     }
+    return e;
+}
+
+/// As view_envelope, the strings copied.
+template <class Fields>
+Envelope decode_envelope(const Fields& fields, const Keys& keys) {
+    const EnvelopeView v = view_envelope(fields, keys);
+    Envelope e;
+    e.task_id = std::string(v.task_id);
+    e.reply = std::string(v.reply);
+    e.timeout_ms = v.timeout_ms;
+    e.body = std::string(v.body);
+    e.keep = v.keep;
     return e;
 }
 
@@ -157,7 +192,73 @@ inline ReplyRecord parse_reply_record(std::string_view r) {
     return out;
 }
 
+/// Writes "<status> <id length>\n<task id><body>", as parse_reply_record reads it.
+inline std::string reply_record(Status status, std::string_view task_id, std::string_view body) {
+    const std::string_view name = status_name(status);
+    char len[24];
+    const auto [end, ec] = std::to_chars(len, len + sizeof len, task_id.size());
+    (void)ec;  // 24 characters hold any size_t
+    std::string out;
+    out.reserve(name.size() + 2 + static_cast<std::size_t>(end - len) + task_id.size() + body.size());
+    out.append(name).append(1, ' ').append(len, end).append(1, '\n').append(task_id).append(body);
+    return out;
+}
+
 namespace scripts {
+
+/// A Lua script run by its SHA1 digest (EVALSHA): its text crosses the wire
+/// and is hashed by the server once, not on every call (the complete script
+/// is called every few milliseconds under load). The digest comes from
+/// SCRIPT LOAD on first use; a server that does not know it (restarted, or
+/// SCRIPT FLUSH) answers NOSCRIPT without running anything, and the script
+/// is loaded and the call made again.
+class Script {
+public:
+    explicit Script(std::string text) : text_(std::move(text)) {}
+    Script(const Script&) = delete;
+    Script& operator=(const Script&) = delete;
+
+    std::string_view text() const noexcept { return text_; }
+
+    /// Runs the script; `args` are numkeys, the keys, then the arguments.
+    /// Throws RedisError as Connection::command does.
+    Reply run(Connection& c, const std::vector<std::string_view>& args) const {
+        std::string sha = digest(c);
+        std::vector<std::string_view> argv;
+        argv.reserve(args.size() + 2);
+        argv.push_back("EVALSHA");
+        argv.push_back(sha);
+        argv.insert(argv.end(), args.begin(), args.end());
+        Reply r = c.raw(argv);
+        if (r.is_error() && r.str().starts_with("NOSCRIPT")) {
+            sha = load(c);
+            argv[1] = sha;
+            r = c.raw(argv);
+        }
+        if (r.is_error()) throw RedisError("taskdist::redis: " + std::string(r.str()));
+        return r;
+    }
+
+private:
+    std::string digest(Connection& c) const {
+        {
+            std::lock_guard lock(mutex_);
+            if (!sha_.empty()) return sha_;
+        }
+        return load(c);
+    }
+
+    std::string load(Connection& c) const {
+        std::string sha(c.command({"SCRIPT", "LOAD", text_}).str());
+        std::lock_guard lock(mutex_);
+        sha_ = sha;
+        return sha;
+    }
+
+    std::string text_;
+    mutable std::mutex mutex_;  // the script is shared by every connection's thread
+    mutable std::string sha_;
+};
 
 // Queues tasks, each unless its id was seen before (within the records'
 // TTL). One call takes a batch: Lua calls cost more than the commands in them.
@@ -168,7 +269,10 @@ namespace scripts {
 // now; for a duplicate 0, the entry id it was queued as (or "" if only its
 // result is left), and its done record (nil while it runs: this client's
 // reply list then joins its waiters, and gets the result too).
-inline constexpr std::string_view submit = R"lua(
+// Tasks with generated ids need none of this: the client XADDs their
+// entries itself, with these same fields, and no script runs per task.
+inline const Script& submit() {
+    static const Script s(R"lua(
 local out = {}
 for t = 0, #KEYS / 4 - 1 do
   local stream, idem, done, waiters = KEYS[4 * t + 1], KEYS[4 * t + 2], KEYS[4 * t + 3], KEYS[4 * t + 4]
@@ -192,54 +296,170 @@ for t = 0, #KEYS / 4 - 1 do
   end
 end
 return out
+)lua");
+    return s;
+}
+
+// The first result of a task with a caller's id, shared by the scripts that
+// publish one (complete, dead_letter): the result is kept in the done key
+// ("<status>\n<body>") unless one is there already, and then that earlier
+// one is what is published; every waiter's reply list gets it (through
+// push(list, record)), and the waiters are forgotten. Returns the record
+// for the task's own reply list, and 1 (its own result) or 2 (an earlier one).
+inline constexpr std::string_view settle_lua = R"lua(
+local function record(status, id, body) return status .. ' ' .. #id .. '\n' .. id .. body end
+local function settle(done, waiters, reply, id, status, body, ttl, push)
+  local code = 1
+  if not redis.call('SET', done, status .. '\n' .. body, 'NX', 'PX', ttl) then
+    local kept = redis.call('GET', done)
+    local nl = string.find(kept, '\n', 1, true)
+    status, body, code = string.sub(kept, 1, nl - 1), string.sub(kept, nl + 1), 2
+  end
+  local rec = record(status, id, body)
+  for _, r in ipairs(redis.call('SMEMBERS', waiters)) do
+    if r ~= reply then push(r, rec) end
+  end
+  redis.call('DEL', waiters)
+  return rec, code
+end
 )lua";
 
 // Completes entries: each only while it is still pending for this consumer
 // (a worker whose lease was taken over must not acknowledge the new owner's
 // delivery; XACK alone would). Once acknowledged the entry is deleted, so no
 // one else can complete it: one result per entry. For a task with a caller's
-// id, the first result is kept in its done key ("<status>\n<body>") and is
-// the one every waiter gets, this entry's client and the clients of
-// duplicates submitted meanwhile alike. KEYS: per entry, its stream, reply
-// list, done key and waiters key. ARGV: group, consumer, ttl ms, then per
-// entry its entry id, task id, status, body and keep. Returns per entry 1
-// delivered its own result, 2 delivered an earlier result of the task, 0 not
-// ours any more (dropped).
-inline constexpr std::string_view complete = R"lua(
-local out = {}
-for t = 0, #KEYS / 4 - 1 do
-  local stream, reply, done, waiters = KEYS[4 * t + 1], KEYS[4 * t + 2], KEYS[4 * t + 3], KEYS[4 * t + 4]
-  local entry, id, status, body, keep = ARGV[5 * t + 4], ARGV[5 * t + 5], ARGV[5 * t + 6], ARGV[5 * t + 7], ARGV[5 * t + 8]
-  local p = redis.call('XPENDING', stream, ARGV[1], entry, entry, 1, ARGV[2])
-  if #p == 0 then
-    table.insert(out, 0)
-  else
-    local code = 1
-    if keep == '1' then
-      local record = status .. '\n' .. body
-      if not redis.call('SET', done, record, 'NX', 'PX', ARGV[3]) then
-        record = redis.call('GET', done)
-        local nl = string.find(record, '\n', 1, true)
-        status, body, code = string.sub(record, 1, nl - 1), string.sub(record, nl + 1), 2
+// id, the first result is the one every waiter gets (settle above).
+//
+// Per call, not per entry (each redis.call costs more than the work in it):
+// one XPENDING per stream reads what this consumer holds between the batch's
+// lowest and highest entry id (at most `bound` entries; if that many come
+// back the range may go on, and an entry not among them is checked alone),
+// one RPUSH per reply list, one XACK per stream and what deletes the
+// entries (below). Entries come in
+// runs sharing a stream and a reply list, so that each costs the script as
+// few arguments as can be.
+//
+// KEYS: the streams, the reply lists, then per kept entry (below) its done
+// and waiters keys. ARGV: group, consumer, ttl ms, bound, the number of
+// streams, per stream its batch's lowest and highest entry id, then runs:
+// "p" (generated ids) or "k" (a caller's ids, kept), the index in KEYS of the
+// run's stream and of its reply list, the number of entries, then per entry
+// for "p" its entry id and reply record, for "k" the index of its done key
+// (its waiters key follows), entry id, task id, status and body. Returns per
+// entry, in that order, 1 delivered its own result, 2 delivered an earlier
+// result of the task, 0 not ours any more (dropped).
+inline const Script& complete() {
+    static const Script s(std::string(settle_lua) + R"lua(
+local group, consumer, ttl, bound, nstreams = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local held, full, acks = {}, {}, {}
+for s = 1, nstreams do
+  local p = redis.call('XPENDING', KEYS[s], group, ARGV[4 + 2 * s], ARGV[5 + 2 * s], bound, consumer)
+  local mine = {}
+  for i = 1, #p do mine[p[i][1]] = true end
+  held[s], full[s], acks[s] = mine, #p >= bound, {}
+end
+-- Takes the entry if this consumer holds it; once only, were it twice in the batch.
+local function take(s, entry)
+  local mine = held[s][entry]
+  if mine == nil and full[s] then mine = #redis.call('XPENDING', KEYS[s], group, entry, entry, 1, consumer) > 0 end
+  if not mine then return false end
+  held[s][entry] = false
+  local a = acks[s]
+  a[#a + 1] = entry
+  return true
+end
+local lists, order = {}, {}
+local function list(r)
+  local l = lists[r]
+  if not l then l = {}; lists[r] = l; order[#order + 1] = r end
+  return l
+end
+local function push(r, rec)
+  local l = list(r)
+  l[#l + 1] = rec
+end
+local out, n, a, last = {}, 0, 6 + 2 * nstreams, #ARGV
+while a <= last do
+  local kind, s, r, count = ARGV[a], tonumber(ARGV[a + 1]), KEYS[tonumber(ARGV[a + 2])], tonumber(ARGV[a + 3])
+  a = a + 4
+  if kind == 'p' then
+    local l = list(r)
+    for _ = 1, count do
+      n = n + 1
+      if take(s, ARGV[a]) then
+        l[#l + 1] = ARGV[a + 1]
+        out[n] = 1
+      else
+        out[n] = 0
       end
-      for _, r in ipairs(redis.call('SMEMBERS', waiters)) do
-        if r ~= reply then redis.call('RPUSH', r, status .. ' ' .. #id .. '\n' .. id .. body) end
-      end
-      redis.call('DEL', waiters)
+      a = a + 2
     end
-    redis.call('RPUSH', reply, status .. ' ' .. #id .. '\n' .. id .. body)
-    redis.call('XACK', stream, ARGV[1], entry)
-    redis.call('XDEL', stream, entry)
-    table.insert(out, code)
+  else
+    for _ = 1, count do
+      n = n + 1
+      out[n] = 0
+      local d = tonumber(ARGV[a])
+      if take(s, ARGV[a + 1]) then
+        local rec, code = settle(KEYS[d], KEYS[d + 1], r, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ttl, push)
+        push(r, rec)
+        out[n] = code
+      end
+      a = a + 5
+    end
+  end
+end
+for _, r in ipairs(order) do
+  if #lists[r] > 0 then redis.call('RPUSH', r, unpack(lists[r])) end
+end
+-- Whether entry id x is older than y ("<ms>-<seq>", compared as numbers of any size).
+local function older(x, y)
+  local i, j = string.find(x, '-', 1, true), string.find(y, '-', 1, true)
+  if i ~= j then return i < j end
+  local xm, ym = string.sub(x, 1, i - 1), string.sub(y, 1, j - 1)
+  if xm ~= ym then return xm < ym end
+  local xs, ys = string.sub(x, i + 1), string.sub(y, j + 1)
+  if #xs ~= #ys then return #xs < #ys end
+  return xs < ys
+end
+for s = 1, nstreams do
+  local a = acks[s]
+  if #a > 0 then
+    redis.call('XACK', KEYS[s], group, unpack(a))
+    -- Every entry older than the group's oldest pending one is acknowledged
+    -- (and deleted, by the script that completed it), as is every entry
+    -- older than this batch's newest when none is pending (all older ones
+    -- were delivered). So this batch's entries there go with one XTRIM
+    -- MINID, which drops whole nodes and walks the last one once, where XDEL
+    -- looks each entry up and walks its node; the rest go with XDEL.
+    local first = redis.call('XPENDING', KEYS[s], group, '-', '+', 1)
+    local newest = ARGV[5 + 2 * s]
+    local rest = {}
+    if #first == 0 then
+      redis.call('XTRIM', KEYS[s], 'MINID', newest)
+      rest[1] = newest
+    else
+      local bound = first[1][1]
+      local trim = older(newest, bound)
+      if not trim then
+        for i = 1, #a do
+          if older(a[i], bound) then trim = true else rest[#rest + 1] = a[i] end
+        end
+      end
+      if trim then redis.call('XTRIM', KEYS[s], 'MINID', bound) end
+    end
+    if #rest > 0 then redis.call('XDEL', KEYS[s], unpack(rest)) end
   end
 end
 return out
-)lua";
+)lua");
+    return s;
+}
 
 // Resets the idle time of the entries this consumer still holds, without
 // counting a delivery (XCLAIM JUSTID). KEYS: stream. ARGV: group, consumer,
 // entry ids. Returns how many were still held.
-inline constexpr std::string_view heartbeat = R"lua(
+inline const Script& heartbeat() {
+    static const Script s(R"lua(
 local kept = 0
 for i = 3, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
@@ -249,14 +469,17 @@ for i = 3, #ARGV do
   end
 end
 return kept
-)lua";
+)lua");
+    return s;
+}
 
 // Moves an entry this consumer holds to the dead-letter stream, and tells the
 // clients waiting for it, if the entry named them. KEYS: stream, dead stream,
 // reply list or "", done key or "", waiters key or "". ARGV: group,
 // consumer, entry id, reason, ttl ms, then the entry's original field/value
 // pairs. Returns 1, or 0 if not ours.
-inline constexpr std::string_view dead_letter = R"lua(
+inline const Script& dead_letter() {
+    static const Script s(std::string(settle_lua) + R"lua(
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
 if #p == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3], 'stream', KEYS[1], 'reason', ARGV[4], unpack(ARGV, 6))
@@ -266,37 +489,34 @@ for i = 6, #ARGV - 1, 2 do
   if ARGV[i] == 'keep' then keep = ARGV[i + 1] end
 end
 if KEYS[3] ~= '' then
-  local status, body = 'dead', ARGV[4]
+  local rec = record('dead', id, ARGV[4])
   if keep ~= '0' then
-    if not redis.call('SET', KEYS[4], 'dead\n' .. ARGV[4], 'NX', 'PX', ARGV[5]) then
-      local record = redis.call('GET', KEYS[4])
-      local nl = string.find(record, '\n', 1, true)
-      status, body = string.sub(record, 1, nl - 1), string.sub(record, nl + 1)
-    end
-    for _, r in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-      if r ~= KEYS[3] then redis.call('RPUSH', r, status .. ' ' .. #id .. '\n' .. id .. body) end
-    end
-    redis.call('DEL', KEYS[5])
+    rec = settle(KEYS[4], KEYS[5], KEYS[3], id, 'dead', ARGV[4], ARGV[5], function(r, x) redis.call('RPUSH', r, x) end)
   end
-  redis.call('RPUSH', KEYS[3], status .. ' ' .. #id .. '\n' .. id .. body)
+  redis.call('RPUSH', KEYS[3], rec)
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
 return 1
-)lua";
+)lua");
+    return s;
+}
 
 // Hands an entry this consumer took but never started back to the group: a
 // fresh entry with the same fields (its delivery count starts again, since
 // it never ran), the old one acknowledged and deleted. KEYS: stream. ARGV:
 // group, consumer, entry id, then the fields. Returns 1, or 0 if not ours.
-inline constexpr std::string_view hand_back = R"lua(
+inline const Script& hand_back() {
+    static const Script s(R"lua(
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
 if #p == 0 then return 0 end
 redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
 return 1
-)lua";
+)lua");
+    return s;
+}
 
 } // namespace scripts
 

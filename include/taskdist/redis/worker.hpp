@@ -40,6 +40,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <typeinfo>
 #include <unordered_map>
 #include <utility>
@@ -63,7 +64,9 @@ struct WorkerOptions {
     /// Tasks held at once; 0: the local pool's worker count (nothing waits
     /// in this process while another worker could run it). When the worker
     /// is idle, its one blocking read over all levels may take this many
-    /// from each level; those wait in the local pool.
+    /// from each level; those wait in the local pool. So may a read when a
+    /// level above the one it last took tasks from has filled since: it takes
+    /// this many from that level and from the one below.
     std::size_t slots = 0;
     /// A held task idle this long (no heartbeat) may be reclaimed by others.
     std::chrono::milliseconds lease{10'000};
@@ -142,7 +145,7 @@ public:
                     heartbeat();
                     last_heartbeat = now;
                 }
-                expire_hung(now);
+                expire_hung();
                 std::size_t free = free_slots();
                 if (free > 0 && now - last_reclaim >= options_.lease / 4) {
                     free -= reclaim(free);
@@ -186,8 +189,9 @@ private:
     struct InFlight {
         int priority = 0;
         std::string entry;                                    ///< stream entry id
-        std::vector<std::string> fields;                      ///< the entry's field/value pairs, for hand-back and dead letters
-        Envelope envelope;
+        Reply source;                                         ///< the read it came in, kept for `fields`
+        Reply::View fields{nullptr};                          ///< the entry's field/value pairs, for hand-back
+        EnvelopeView envelope;                                ///< views of `fields`
         std::optional<Task> task;
         std::atomic<int> phase{queued};                       ///< queued -> running -> done, or queued -> handed_back
         std::atomic<std::int64_t> started_ns{0};
@@ -303,7 +307,7 @@ private:
                     if (st.stop_requested()) return;
                     continue;
                 }
-                const std::size_t n = std::min<std::size_t>(done_queue_.size(), 128);
+                const std::size_t n = std::min<std::size_t>(done_queue_.size(), 256);
                 for (std::size_t i = 0; i < n; ++i) {
                     batch.push_back(std::move(done_queue_.front()));
                     done_queue_.pop_front();
@@ -313,54 +317,120 @@ private:
         }
     }
 
-    /// Completes a batch with one script call; on a Redis error, retries
-    /// until it goes through (the results are kept) or the worker is stopping.
+    /// An entry id "<ms>-<seq>" as numbers, to find a batch's lowest and highest.
+    static std::pair<std::uint64_t, std::uint64_t> entry_order(std::string_view id) {
+        std::pair<std::uint64_t, std::uint64_t> v{0, 0};
+        const auto dash = id.find('-');
+        std::from_chars(id.data(), id.data() + std::min(dash, id.size()), v.first);
+        if (dash != std::string_view::npos) std::from_chars(id.data() + dash + 1, id.data() + id.size(), v.second);
+        return v;
+    }
+
+    /// Completes a batch with one script call (its arguments as
+    /// scripts::complete reads them); on a Redis error, retries until it goes
+    /// through (the results are kept) or the worker is stopping.
     void deliver(std::vector<Completion>& batch, std::stop_token st) {
-        const std::string ttl = std::to_string(options_.result_ttl.count());
+        // In runs sharing kind, stream and reply list (the results come back in this order).
+        const auto before = [](const Completion& x, const Completion& y) {
+            const InFlight &a = *x.job, &b = *y.job;
+            return std::tie(a.envelope.keep, a.priority, a.envelope.reply) < std::tie(b.envelope.keep, b.priority, b.envelope.reply);
+        };
+        if (!std::is_sorted(batch.begin(), batch.end(), before)) std::stable_sort(batch.begin(), batch.end(), before);
+        std::deque<std::string> owned;  // what the arguments point into (a deque does not move its strings)
+        const auto number = [&](std::size_t k) -> std::string_view { return owned.emplace_back(std::to_string(k)); };
+        std::vector<std::string_view> keys, argv;
+        struct Stream {
+            int priority;
+            std::string_view lo, hi;
+            std::pair<std::uint64_t, std::uint64_t> lo_order, hi_order;
+        };
+        std::vector<Stream> streams;  // KEYS 1..n, in the order of the batch
+        for (const Completion& c : batch) {
+            const InFlight& j = *c.job;
+            const auto order = entry_order(j.entry);
+            auto s = std::find_if(streams.begin(), streams.end(), [&](const Stream& x) { return x.priority == j.priority; });
+            if (s == streams.end()) {
+                keys.push_back(owned.emplace_back(keys_.stream(j.priority)));
+                streams.push_back({j.priority, j.entry, j.entry, order, order});
+            } else if (order < s->lo_order) {
+                s->lo = j.entry, s->lo_order = order;
+            } else if (order > s->hi_order) {
+                s->hi = j.entry, s->hi_order = order;
+            }
+        }
+        std::vector<std::string_view> lists;  // KEYS n+1.., each reply list once
+        for (const Completion& c : batch) {
+            if (std::find(lists.begin(), lists.end(), c.job->envelope.reply) == lists.end()) lists.push_back(c.job->envelope.reply);
+        }
+        keys.insert(keys.end(), lists.begin(), lists.end());
+        std::size_t bound = 0;
+        {
+            std::lock_guard lock(held_mutex_);
+            bound = held_.size() + 1;  // more than this consumer can hold in the range, unless stale entries are there too
+        }
+        argv.insert(argv.end(), {group_name, options_.consumer, number(static_cast<std::size_t>(options_.result_ttl.count())),
+                                 number(bound), number(streams.size())});
+        for (const Stream& s : streams) argv.insert(argv.end(), {s.lo, s.hi});
+        for (std::size_t i = 0; i < batch.size();) {
+            const InFlight& first = *batch[i].job;
+            std::size_t end = i + 1;
+            while (end < batch.size() && batch[end].job->envelope.keep == first.envelope.keep &&
+                   batch[end].job->priority == first.priority && batch[end].job->envelope.reply == first.envelope.reply) {
+                ++end;
+            }
+            const auto stream = std::find_if(streams.begin(), streams.end(), [&](const Stream& x) { return x.priority == first.priority; });
+            const auto list = std::find(lists.begin(), lists.end(), first.envelope.reply);
+            argv.insert(argv.end(), {first.envelope.keep ? "k" : "p", number(static_cast<std::size_t>(stream - streams.begin()) + 1),
+                                     number(streams.size() + static_cast<std::size_t>(list - lists.begin()) + 1), number(end - i)});
+            for (; i < end; ++i) {
+                const Completion& c = batch[i];
+                const InFlight& j = *c.job;
+                if (!j.envelope.keep) {
+                    argv.insert(argv.end(), {j.entry, owned.emplace_back(reply_record(c.status, j.envelope.task_id, c.body))});
+                } else {
+                    keys.push_back(owned.emplace_back(keys_.done(j.envelope.task_id)));
+                    const std::size_t done = keys.size();
+                    keys.push_back(owned.emplace_back(keys_.waiters(j.envelope.task_id)));
+                    argv.insert(argv.end(), {number(done), j.entry, j.envelope.task_id, status_name(c.status), c.body});
+                }
+            }
+        }
+        std::vector<std::string_view> args;
+        args.reserve(1 + keys.size() + argv.size());
+        args.push_back(number(keys.size()));
+        args.insert(args.end(), keys.begin(), keys.end());
+        args.insert(args.end(), argv.begin(), argv.end());
+
         for (int attempt = 0;; ++attempt) {
             try {
-                std::vector<std::string> stream(batch.size()), done(batch.size()), waiters(batch.size());
-                const std::string n = std::to_string(batch.size() * 4);
-                std::vector<std::string_view> args{"EVAL", scripts::complete, n};
-                for (std::size_t i = 0; i < batch.size(); ++i) {
-                    stream[i] = keys_.stream(batch[i].job->priority);
-                    done[i] = keys_.done(batch[i].job->envelope.task_id);
-                    waiters[i] = keys_.waiters(batch[i].job->envelope.task_id);
-                    args.push_back(stream[i]);
-                    args.push_back(batch[i].job->envelope.reply);
-                    args.push_back(done[i]);
-                    args.push_back(waiters[i]);
-                }
-                args.push_back(group_name);
-                args.push_back(options_.consumer);
-                args.push_back(ttl);
-                for (const Completion& c : batch) {
-                    args.push_back(c.job->entry);
-                    args.push_back(c.job->envelope.task_id);
-                    args.push_back(status_name(c.status));
-                    args.push_back(c.body);
-                    args.push_back(c.job->envelope.keep ? "1" : "0");
-                }
-                const Reply replies = done_conn_.command(args);
+                const Reply out = scripts::complete().run(done_conn_, args);
+                std::uint64_t completed = 0, superseded = 0;
                 for (std::size_t i = 0; i < batch.size(); ++i) {
                     const Completion& c = batch[i];
-                    const long long r = i < replies.size() ? replies[i].integer() : -1;
+                    const long long r = i < out.size() ? out[i].integer() : -1;
                     if (r == 1) {
-                        counters_add(&WorkerCounters::completed);
-                        say("completed " + c.job->envelope.task_id + " (" + std::string(status_name(c.status)) + ")");
+                        ++completed;
+                        if (options_.log) say("completed " + std::string(c.job->envelope.task_id) + " (" + std::string(status_name(c.status)) + ")");
                     } else {
-                        counters_add(&WorkerCounters::superseded);
-                        say("dropped the result of " + c.job->envelope.task_id +
-                            (r == 0 ? ": its lease was taken over" : ": an earlier result of the task was delivered"));
+                        ++superseded;
+                        if (options_.log) {
+                            say("dropped the result of " + std::string(c.job->envelope.task_id) +
+                                (r == 0 ? ": its lease was taken over" : ": an earlier result of the task was delivered"));
+                        }
                     }
-                    release(c.job);
                 }
+                {
+                    std::lock_guard lock(counters_mutex_);
+                    counters_.completed += completed;
+                    counters_.superseded += superseded;
+                }
+                release(batch);
                 return;
             } catch (const RedisError& e) {
                 counters_add(&WorkerCounters::redis_errors);
                 say(std::string("cannot deliver results yet: ") + e.what());
                 if (st.stop_requested() && attempt > 20) {
-                    for (auto& c : batch) release(c.job);
+                    release(batch);
                     return;
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1000, 50 << std::min(attempt, 4))));
@@ -378,9 +448,20 @@ private:
 
     // ---- held tasks -----------------------------------------------------------
 
-    static std::string slot_key(int priority, std::string_view entry) {
-        return std::to_string(priority) + "/" + std::string(entry);
-    }
+    /// A held entry's key: its level and entry id, as numbers (no string
+    /// to build per task).
+    struct Slot {
+        int priority;
+        std::pair<std::uint64_t, std::uint64_t> entry;
+        bool operator==(const Slot&) const = default;
+    };
+    struct SlotHash {
+        std::size_t operator()(const Slot& s) const noexcept {
+            return std::hash<std::uint64_t>{}(s.entry.first * 0x9e3779b97f4a7c15ULL ^ s.entry.second ^
+                                              static_cast<std::uint64_t>(s.priority) << 56);
+        }
+    };
+    static Slot slot_key(int priority, std::string_view entry) { return {priority, entry_order(entry)}; }
 
     bool holds(int priority, std::string_view entry) const {
         std::lock_guard lock(held_mutex_);
@@ -392,10 +473,29 @@ private:
         return held_.size() >= slots_ ? 0 : slots_ - held_.size();
     }
 
+    void hold(const Job& job) {
+        std::lock_guard lock(held_mutex_);
+        const bool added = held_.insert_or_assign(slot_key(job->priority, job->entry), job).second;
+        if (added && job->envelope.timeout_ms > 0) ++timed_;
+    }
+
+    /// Under held_mutex_.
+    void unhold(const Job& job) {
+        if (held_.erase(slot_key(job->priority, job->entry)) && job->envelope.timeout_ms > 0) --timed_;
+    }
+
     void release(const Job& job) {
         {
             std::lock_guard lock(held_mutex_);
-            held_.erase(slot_key(job->priority, job->entry));
+            unhold(job);
+        }
+        slot_cv_.notify_all();
+    }
+
+    void release(const std::vector<Completion>& batch) {
+        {
+            std::lock_guard lock(held_mutex_);
+            for (const Completion& c : batch) unhold(c.job);
         }
         slot_cv_.notify_all();
     }
@@ -425,15 +525,19 @@ private:
             auto& list = ids[static_cast<std::size_t>(p)];
             if (list.empty()) continue;
             const std::string stream = keys_.stream(p);
-            std::vector<std::string_view> args{"EVAL", scripts::heartbeat, "1", stream, group_name, options_.consumer};
+            std::vector<std::string_view> args{"1", stream, group_name, options_.consumer};
             for (const auto& id : list) args.push_back(id);
-            loop_conn_.command(args);
+            scripts::heartbeat().run(loop_conn_, args);
         }
     }
 
     /// Tasks whose handler ignored its timeout for longer than hang_grace are
     /// reported timed out (the local pool replaces the hung thread).
-    void expire_hung(Clock::time_point) {
+    void expire_hung() {
+        {
+            std::lock_guard lock(held_mutex_);
+            if (timed_ == 0) return;  // the common case: no held task has a timeout, nothing to look at
+        }
         const std::int64_t now = now_ns();
         for (const Job& j : held_jobs()) {
             if (j->envelope.timeout_ms <= 0 || j->phase.load(std::memory_order_acquire) != InFlight::running) continue;
@@ -468,7 +572,7 @@ private:
                         continue;
                     }
                     counters_add(&WorkerCounters::reclaimed);
-                    if (dispatch(p, entry, e[1], deliveries)) ++started;
+                    if (dispatch(p, entry, r, e[1], deliveries)) ++started;
                 } catch (const RedisError& err) {
                     // As in take(): the other claimed entries still get dispatched.
                     counters_add(&WorkerCounters::redis_errors);
@@ -480,22 +584,63 @@ private:
     }
 
     /// Reads new tasks: each level without blocking, highest first; if all
-    /// are empty, blocks on all of them for at most `block`.
+    /// are empty, blocks on all of them for at most `block`. The levels above
+    /// the one the last read took tasks from were empty then, and are most
+    /// likely empty still: they and that level are read in one round trip,
+    /// not one each (under load a round trip costs the loop more than the
+    /// read). If a level above has filled meanwhile, that read takes tasks
+    /// from it and from the level below (see WorkerOptions::slots).
     void read_new(std::size_t free) {
         const std::string count = std::to_string(free);
-        for (int p = options_.priorities - 1; p >= 0; --p) {
+        const auto read = [&](const std::string& stream) -> std::vector<std::string_view> {
+            return {"XREADGROUP", "GROUP", group_name, options_.consumer, "COUNT", count, "STREAMS", stream, ">"};
+        };
+        int p = options_.priorities - 1;
+        if (last_level_ >= 0 && last_level_ < p) {
+            std::vector<std::string> streams;
+            std::vector<std::vector<std::string_view>> reads;
+            for (int q = p; q >= last_level_; --q) streams.push_back(keys_.stream(q));
+            for (const auto& stream : streams) reads.push_back(read(stream));
+            const std::vector<Reply> replies = loop_conn_.pipeline(reads);
+            std::size_t n = 0;
+            int highest = -1;
+            std::optional<RedisError> failed;
+            for (std::size_t i = 0; i < replies.size(); ++i) {
+                // Taken first, thrown after: the other levels' entries are ours now.
+                if (replies[i].is_error()) {
+                    if (!failed) failed.emplace("taskdist::redis: " + std::string(replies[i].str()));
+                } else if (!replies[i].is_nil() && replies[i].size() > 0) {
+                    const std::size_t k = take(replies[i]);
+                    if (k > 0 && highest < 0) highest = p - static_cast<int>(i);
+                    n += k;
+                }
+            }
+            if (failed) throw *failed;
+            if (n > 0) {
+                last_level_ = highest;
+                return;
+            }
+            p = last_level_ - 1;
+        }
+        for (; p >= 0; --p) {
             const std::string stream = keys_.stream(p);
-            Reply r = loop_conn_.command({"XREADGROUP", "GROUP", group_name, options_.consumer, "COUNT", count, "STREAMS", stream, ">"});
-            if (!r.is_nil() && r.size() > 0 && take(r) > 0) return;
+            Reply r = loop_conn_.command(read(stream));
+            if (!r.is_nil() && r.size() > 0 && take(r) > 0) {
+                last_level_ = p;
+                return;
+            }
         }
         std::vector<std::string> streams;
-        for (int p = options_.priorities - 1; p >= 0; --p) streams.push_back(keys_.stream(p));
+        for (int q = options_.priorities - 1; q >= 0; --q) streams.push_back(keys_.stream(q));
         const std::string block = std::to_string(options_.block.count());
         std::vector<std::string_view> args{"XREADGROUP", "GROUP", group_name, options_.consumer, "COUNT", count, "BLOCK", block, "STREAMS"};
-        for (const auto& s : streams) args.push_back(s);
+        for (const auto& stream : streams) args.push_back(stream);
         for (std::size_t i = 0; i < streams.size(); ++i) args.emplace_back(">");
         Reply r = loop_conn_.command(args);
-        if (!r.is_nil()) take(r);
+        last_level_ = -1;
+        if (r.is_nil()) return;
+        take(r);
+        for (std::size_t i = 0; i < r.size(); ++i) last_level_ = std::max(last_level_, priority_of(r[i][0].str()));
     }
 
     /// Dispatches every entry of an XREADGROUP reply; returns how many.
@@ -511,7 +656,7 @@ private:
                 // One entry's failure (dead-lettering it hit a Redis error)
                 // must not strand the others this read already claimed.
                 try {
-                    if (dispatch(priority, std::string(e[0].str()), e[1], 1)) ++n;
+                    if (dispatch(priority, std::string(e[0].str()), r, e[1], 1)) ++n;
                 } catch (const RedisError& err) {
                     counters_add(&WorkerCounters::redis_errors);
                     say(std::string("redis error on one entry (it will be reclaimed): ") + err.what());
@@ -529,16 +674,17 @@ private:
     }
 
     /// Decodes an entry and queues it on the local pool, or dead-letters it.
-    bool dispatch(int priority, const std::string& entry, const Reply::View& fields, long long deliveries) {
+    /// `fields` lies in `source`, which the job keeps (cheaper than copying
+    /// every field of every entry for the rare hand-back).
+    bool dispatch(int priority, const std::string& entry, const Reply& source, const Reply::View& fields, long long deliveries) {
         auto job = std::make_shared<InFlight>();
         job->priority = priority;
         job->entry = entry;
-        for (std::size_t i = 0; i < fields.size(); ++i) {
-            job->fields.emplace_back(fields[i].type() == REDIS_REPLY_STRING ? fields[i].str() : std::string_view());
-        }
+        job->source = source;
+        job->fields = fields;
         std::string bad;
         try {
-            job->envelope = decode_envelope(fields, keys_);
+            job->envelope = view_envelope(fields, keys_);
             job->task.emplace(Codec<Task>::decode(job->envelope.body));
         } catch (const std::exception& e) {
             // DecodeError, or whatever a user's codec throws: the message is
@@ -549,13 +695,12 @@ private:
             dead_letter(priority, entry, fields, "cannot decode: " + bad);
             return false;
         }
-        {
-            std::lock_guard lock(held_mutex_);
-            held_[slot_key(priority, entry)] = job;
-        }
+        hold(job);
         counters_add(&WorkerCounters::taken);
-        say("took " + job->envelope.task_id + " (priority " + std::to_string(priority) + ", delivery " +
-            std::to_string(deliveries) + ")");
+        if (options_.log) {
+            say("took " + std::string(job->envelope.task_id) + " (priority " + std::to_string(priority) + ", delivery " +
+                std::to_string(deliveries) + ")");
+        }
         try {
             SubmitOptions so;
             so.timeout = std::chrono::milliseconds(job->envelope.timeout_ms);
@@ -586,10 +731,9 @@ private:
         const std::string done = task_id.empty() ? std::string() : keys_.done(task_id);
         const std::string waiters = task_id.empty() ? std::string() : keys_.waiters(task_id);
         const std::string ttl = std::to_string(options_.result_ttl.count());
-        std::vector<std::string_view> args{"EVAL", scripts::dead_letter, "5", stream, dead, reply, done, waiters,
-                                           group_name, options_.consumer, entry, reason, ttl};
+        std::vector<std::string_view> args{"5", stream, dead, reply, done, waiters, group_name, options_.consumer, entry, reason, ttl};
         for (const auto& f : flat) args.push_back(f);
-        if (loop_conn_.command(args).integer() == 1) {
+        if (scripts::dead_letter().run(loop_conn_, args).integer() == 1) {
             counters_add(&WorkerCounters::dead_lettered);
             say("dead-lettered entry " + entry + (task_id.empty() ? "" : " (task " + task_id + ")") + ": " + reason);
         }
@@ -607,11 +751,13 @@ private:
         for (const Job& j : back) {
             try {
                 const std::string stream = keys_.stream(j->priority);
-                std::vector<std::string_view> args{"EVAL", scripts::hand_back, "1", stream, group_name, options_.consumer, j->entry};
-                for (const auto& f : j->fields) args.push_back(f);
-                if (loop_conn_.command(args).integer() == 1) {
+                std::vector<std::string_view> args{"1", stream, group_name, options_.consumer, j->entry};
+                for (std::size_t i = 0; i < j->fields.size(); ++i) {
+                    args.push_back(j->fields[i].type() == REDIS_REPLY_STRING ? j->fields[i].str() : std::string_view());
+                }
+                if (scripts::hand_back().run(loop_conn_, args).integer() == 1) {
                     counters_add(&WorkerCounters::handed_back);
-                    say("handed back " + j->envelope.task_id);
+                    say("handed back " + std::string(j->envelope.task_id));
                 }
             } catch (const RedisError& e) {
                 say(std::string("could not hand back (its lease will expire): ") + e.what());
@@ -627,7 +773,7 @@ private:
                 if (held_.empty() || Clock::now() >= until) break;
                 slot_cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return held_.empty(); });
             }
-            expire_hung(Clock::now());
+            expire_hung();
             if (Clock::now() - last_heartbeat >= options_.heartbeat) {
                 try {
                     heartbeat();
@@ -640,7 +786,7 @@ private:
         // this object once run() has returned (it may be gone); its lease
         // will expire and another worker will run the task again.
         for (const Job& j : held_jobs()) {
-            if (j->phase.exchange(InFlight::done) != InFlight::done) say("gave up waiting for " + j->envelope.task_id);
+            if (j->phase.exchange(InFlight::done) != InFlight::done) say("gave up waiting for " + std::string(j->envelope.task_id));
         }
         // Wait for the completer to have sent what finished.
         for (auto t = Clock::now() + std::chrono::seconds(5); Clock::now() < t;) {
@@ -658,10 +804,12 @@ private:
     Connection loop_conn_;
     Connection done_conn_;
     std::size_t slots_ = 1;
+    int last_level_ = -1;  ///< the highest level the last read took tasks from; -1: none (the loop's own)
 
     mutable std::mutex held_mutex_;
     std::condition_variable slot_cv_;
-    std::unordered_map<std::string, Job> held_;
+    std::unordered_map<Slot, Job, SlotHash> held_;
+    std::size_t timed_ = 0;  ///< held tasks with a timeout (expire_hung looks only when there are some)
 
     std::mutex done_mutex_;
     std::condition_variable_any done_cv_;
