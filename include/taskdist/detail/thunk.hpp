@@ -58,10 +58,12 @@ private:
     /// move and destroy are null where a byte copy relocates and nothing
     /// needs destroying: a task moves three or four times between submit and
     /// run, and an indirect call each time showed in the profile.
+    using MoveFn = void (*)(void* from, void* to) noexcept;
+    using DestroyFn = void (*)(void*) noexcept;
     struct Ops {
         void (*call)(void*, TaskContext&, TaskStateBase*);
-        void (*move)(void* from, void* to) noexcept;
-        void (*destroy)(void*) noexcept;
+        MoveFn move;
+        DestroyFn destroy;
     };
 
     template <class D>
@@ -73,15 +75,40 @@ private:
                                         std::is_nothrow_move_constructible_v<D>;
 
     template <class D>
+    static void relocate(void* from, void* to) noexcept {
+        D* src = static_cast<D*>(from);
+        ::new (to) D(std::move(*src));
+        src->~D();
+    }
+
+    template <class D>
+    static void destroy(void* p) noexcept {
+        static_cast<D*>(p)->~D();
+    }
+
+    template <class D>
+    static constexpr MoveFn mover() noexcept {
+        if constexpr (trivial<D>) {
+            return nullptr;
+        } else {
+            return &relocate<D>;
+        }
+    }
+
+    template <class D>
+    static constexpr DestroyFn destroyer() noexcept {
+        if constexpr (trivial<D>) {
+            return nullptr;
+        } else {
+            return &destroy<D>;
+        }
+    }
+
+    template <class D>
     static constexpr Ops inline_ops{
         [](void* p, TaskContext& ctx, TaskStateBase* s) { (*static_cast<D*>(p))(ctx, s); },
-        trivial<D> ? nullptr
-                   : +[](void* from, void* to) noexcept {
-                         D* src = static_cast<D*>(from);
-                         ::new (to) D(std::move(*src));
-                         src->~D();
-                     },
-        trivial<D> ? nullptr : +[](void* p) noexcept { static_cast<D*>(p)->~D(); },
+        mover<D>(),
+        destroyer<D>(),
     };
 
     // The buffer holds a pointer: a byte copy moves it.

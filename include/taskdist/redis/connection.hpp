@@ -177,8 +177,12 @@ struct ArenaReplies {
     }
 
     // hiredis 0.14 passes the element count as int, 1.x as size_t.
-    template <class N>
-    static void* array(const redisReadTask* task, N elements) {
+#if defined(HIREDIS_MAJOR) && HIREDIS_MAJOR >= 1
+    using ElementCount = std::size_t;
+#else
+    using ElementCount = int;
+#endif
+    static void* array(const redisReadTask* task, ElementCount elements) {
         redisReply* r = make(task, task->type);
         const auto n = static_cast<std::size_t>(elements);
         if (n > 0) {
@@ -201,16 +205,11 @@ struct ArenaReplies {
     // memory goes with the arena, when the round trip's owner drops it.
     static void forget(void*) {}
 
-    template <class R, class T, class N>
-    static auto array_hook(R (*)(T, N)) -> R (*)(T, N) {
-        return &array<N>;
-    }
-
     static redisReplyObjectFunctions* functions() {
         static redisReplyObjectFunctions f = [] {
             redisReplyObjectFunctions x{};
             x.createString = &string;
-            x.createArray = array_hook(x.createArray);
+            x.createArray = &array;
             x.createInteger = &integer;
             x.createNil = &nil;
             x.freeObject = &forget;

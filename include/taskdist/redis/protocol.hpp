@@ -226,8 +226,8 @@ public:
         std::string sha = digest(c);
         std::vector<std::string_view> argv;
         argv.reserve(args.size() + 2);
-        argv.push_back("EVALSHA");
-        argv.push_back(sha);
+        argv.emplace_back("EVALSHA");
+        argv.emplace_back(sha);
         argv.insert(argv.end(), args.begin(), args.end());
         Reply r = c.raw(argv);
         if (r.is_error() && r.str().starts_with("NOSCRIPT")) {

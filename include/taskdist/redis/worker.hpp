@@ -604,7 +604,7 @@ private:
             const std::vector<Reply> replies = loop_conn_.pipeline(reads);
             std::size_t n = 0;
             int highest = -1;
-            std::optional<RedisError> failed;
+            std::optional<std::string> failed;
             for (std::size_t i = 0; i < replies.size(); ++i) {
                 // Taken first, thrown after: the other levels' entries are ours now.
                 if (replies[i].is_error()) {
@@ -615,7 +615,7 @@ private:
                     n += k;
                 }
             }
-            if (failed) throw *failed;
+            if (failed) throw RedisError(*failed);
             if (n > 0) {
                 last_level_ = highest;
                 return;
