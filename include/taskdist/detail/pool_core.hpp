@@ -610,10 +610,12 @@ private:
                 settle_balance(r);
                 if (retire(r)) break;
             }
-            if (!built) settle_balance(r);
-            if (!built && !(built = build_or_wait(r, handler))) {
-                if (w >= active_.load(std::memory_order_acquire)) continue;  // scaled away while down
-                break;  // the pool may exit
+            if (!built) {
+                settle_balance(r);
+                if (!(built = build_or_wait(r, handler))) {
+                    if (w >= active_.load(std::memory_order_acquire)) continue;  // scaled away while down
+                    break;  // the pool may exit
+                }
             }
             if (paused()) {
                 settle_balance(r);
@@ -622,8 +624,7 @@ private:
             std::optional<Item> item = queue_.try_pop(w);
             if (!item) {
                 stamp = 0;
-                settle_rate(r);
-                settle_balance(r);
+                settle(r);
                 item = spin_pop(w);
             }
             if (!item) {
@@ -635,8 +636,7 @@ private:
             // queued; its deadline and cancel still apply) until resume().
             if (paused()) {
                 stamp = 0;
-                settle_rate(r);
-                settle_balance(r);
+                settle(r);
                 wait_unpaused(w);
             }
             if (draining_.load(std::memory_order_acquire)) {
@@ -805,25 +805,33 @@ private:
         bool fault = false;  ///< the handler threw WorkerFault
     };
 
-    /// `stamp`: on entry, when this worker took the task if it already knows
-    /// (0: read the clock); on return, when the attempt ended (0: not read).
     /// Out of work: the attempts not timed since the last reading enter the
     /// throughput now, not with the next task, which may come much later.
     void settle_rate(Runner& r) noexcept {
         if (r.untimed != 0) slots_[r.slot].rate.record(ticks_.now(), std::exchange(r.untimed, 0));
     }
 
-    /// One in wait_sampling calls per worker thread (no division on the hot path).
-    bool wait_turn(Runner& r) const noexcept {
-        if (++r.wait_tick < options_.wait_sampling) return false;
-        r.wait_tick = 0;
+    /// True once in wait_sampling calls with the same counter (one of the
+    /// worker thread's own): a countdown, no division on the hot path.
+    bool sampling_turn(std::uint32_t& tick) const noexcept {
+        if (++tick < options_.wait_sampling) return false;
+        tick = 0;
         return true;
     }
 
+    /// Out of work, or about to stop taking tasks for a while.
+    void settle(Runner& r) noexcept {
+        settle_rate(r);
+        settle_balance(r);
+    }
+
     /// A `stamp` for run(): the worker went straight on from an attempt it
-    /// did not time (0 says it was idle, a tick that it ended then).
+    /// did not time.
     static constexpr std::int64_t busy_untimed = -1;
 
+    /// `stamp`: on entry, when this worker's previous attempt ended if it
+    /// read the clock then, 0 if it was idle since, busy_untimed if it went
+    /// straight on without reading; on return, the same for this attempt.
     RunResult run(Runner& r, Worker& handler, Item&& popped, std::int64_t& stamp) {
         const std::size_t w = r.slot;
         const std::int64_t taken = std::exchange(stamp, 0);
@@ -877,8 +885,7 @@ private:
         if (timed) {
             if (taken == 0 || r.time_next) {
                 weight = 1;
-            } else if (++r.run_tick >= options_.wait_sampling) {
-                r.run_tick = 0;
+            } else if (sampling_turn(r.run_tick)) {
                 weight = options_.wait_sampling;
             }
         }
@@ -886,7 +893,7 @@ private:
         // Where every task is stamped (for the distributor or an observer),
         // the worker measures the wait of one in wait_sampling, as producers
         // otherwise stamp: a clock read per task would cost what timing saves.
-        const bool sample_wait = timed && popped.submitted_ns && (!stamps_every_task_ || wait_turn(r));
+        const bool sample_wait = timed && popped.submitted_ns && (!stamps_every_task_ || sampling_turn(r.wait_tick));
         const std::int64_t start_ns = (limited || sample_wait) ? now_ns() : 0;
         if (sample_wait) {
             s.wait_hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, start_ns - popped.submitted_ns)));
@@ -969,7 +976,8 @@ private:
             stamp = busy_untimed;
         }
         // Counted before the outcome is published: whoever sees the handle
-        // ready sees the task counted. seq_cst pairs with wait_idle().
+        // ready sees the task counted. settle_balance() pairs these counts
+        // with wait_idle().
         WorkerSlot::bump(s.returned, 1, std::memory_order_release);
 
         if (observer_ && st) [[unlikely]] observe_finish(w, *st, actx.end);
@@ -1310,7 +1318,7 @@ private:
             // The task's lock is held: its worker cannot end the attempt, so
             // the Runner and its stop source are still this task's.
             r.stop.request_stop();
-            // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10, in test_stats.cpp alone, since SharedQueue gained its cache: the call is the same as before and clean in every other unit
+            // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10 follows SharedQueue::try_pop into moodycamel's try_dequeue_bulk, whose catch-and-rethrow runs only if a task's move throws (without the bulk dequeue all five of these reports go)
             schedule_hang_check(r);
             slots_[r.slot].ended_other.fetch_add(1, std::memory_order_seq_cst);
         } else {
@@ -1949,7 +1957,7 @@ private:
         // Stops if the slot is brought back meanwhile (its tasks would come
         // straight back), and takes at most what was there at the start.
         for (std::size_t n = queue_.queued(w); n > 0 && w >= active_.load(std::memory_order_acquire); --n) {
-            // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10, in test_stats.cpp alone, since SharedQueue gained its cache: the call is the same as before and clean in every other unit
+            // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10 follows SharedQueue::try_pop into moodycamel's try_dequeue_bulk, whose catch-and-rethrow runs only if a task's move throws (without the bulk dequeue all five of these reports go)
             std::optional<Item> item = queue_.try_pop(w);
             if (!item) break;
             if (draining_.load(std::memory_order_acquire)) {
@@ -1965,7 +1973,7 @@ private:
     void adopt_if_orphaned(Placement where) noexcept {
         if (where.is_any() || where.worker < active_.load(std::memory_order_seq_cst)) return;
         std::lock_guard lock(runners_mutex_);
-        // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10, in test_stats.cpp alone, since SharedQueue gained its cache: the call is the same as before and clean in every other unit
+        // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10 follows SharedQueue::try_pop into moodycamel's try_dequeue_bulk, whose catch-and-rethrow runs only if a task's move throws (without the bulk dequeue all five of these reports go)
         adopt_locked(where.worker);
     }
 
@@ -1974,7 +1982,7 @@ private:
         if (k < active_.load(std::memory_order_acquire)) return;  // brought back: its worker has it
         const std::shared_ptr<Runner>& owner = live_[k];
         if (owner && !owner->retired) return;  // its thread sweeps when it leaves
-        // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10, in test_stats.cpp alone, since SharedQueue gained its cache: the call is the same as before and clean in every other unit
+        // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10 follows SharedQueue::try_pop into moodycamel's try_dequeue_bulk, whose catch-and-rethrow runs only if a task's move throws (without the bulk dequeue all five of these reports go)
         sweep_lane(k, true);
     }
 
@@ -2040,7 +2048,7 @@ private:
             std::lock_guard lock(runners_mutex_);
             const std::size_t active = active_.load(std::memory_order_acquire);
             for (std::size_t k = active; k < hw; ++k) {
-                // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10, in test_stats.cpp alone, since SharedQueue gained its cache: the call is the same as before and clean in every other unit
+                // cppcheck-suppress throwInNoexceptFunction ; cppcheck 2.10 follows SharedQueue::try_pop into moodycamel's try_dequeue_bulk, whose catch-and-rethrow runs only if a task's move throws (without the bulk dequeue all five of these reports go)
                 if (queue_.queued(k) > 0) adopt_locked(k);
             }
             // Threads of slots that left and were given new ones: they have
