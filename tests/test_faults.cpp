@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <latch>
 #include <memory>
@@ -22,6 +23,7 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <utility>
@@ -386,6 +388,52 @@ TEST_CASE("cancel() while running: the handle resolves at once and the stop toke
     CHECK(s.cancelled == 1);
     CHECK(s.completed == 0);
     check_all_resolved(s);
+}
+
+TEST_CASE("a cancel whose stop callback is still running holds back the worker's next task, which starts "
+          "with a fresh, unrequested stop token") {
+    // The callback runs on the cancelling thread, after the stop flag is
+    // already visible to the handler. The worker must not begin its next
+    // attempt (which replaces the stop source) until the cancel is done.
+    std::latch handler_started(1);
+    std::latch in_callback(1);
+    std::latch release(1);
+    std::atomic<bool> callback_done{false};
+    std::optional<std::stop_callback<std::function<void()>>> callback;  // outlives the handler
+    std::promise<std::pair<bool, bool>> second_saw;  // {callback done, stop requested}
+    taskdist::WorkerPool<int, int> pool(
+        [&](int x, taskdist::TaskContext& ctx) {
+            if (x == 1) {
+                callback.emplace(ctx.stop_token(), std::function<void()>([&] {
+                                     in_callback.count_down();
+                                     release.wait();
+                                     callback_done.store(true);
+                                 }));
+                handler_started.count_down();
+                while (!ctx.stop_requested()) std::this_thread::yield();
+            } else {
+                second_saw.set_value({callback_done.load(), ctx.stop_requested()});
+            }
+            return x;
+        },
+        {.workers = 1});
+    auto first = pool.submit(1);
+    auto second = pool.submit(2);
+    handler_started.wait();
+    std::jthread canceller([&] { first.cancel(); });
+    in_callback.wait();
+    // Without the hold-back, the second task starts well within this bound.
+    auto saw = second_saw.get_future();
+    CHECK(saw.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+    release.count_down();
+    REQUIRE(arrives(saw));
+    const auto [done, stopped] = saw.get();
+    CHECK(done);
+    CHECK_FALSE(stopped);
+    canceller.join();
+    CHECK(outcome_of(first) == "TaskCancelled");
+    CHECK(second.get() == 2);
+    callback.reset();
 }
 
 TEST_CASE("cancel() after completion is a no-op that says so, and get() still returns the value") {

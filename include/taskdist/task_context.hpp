@@ -27,6 +27,10 @@ public:
     /// Requested when the pool wants this task to stop early: its timeout
     /// passed, or it was cancelled. Cooperative: the handler should return
     /// soon after, or its worker is declared hung after PoolOptions::hang_grace.
+    /// A std::stop_callback on it runs on the thread that cancels (or on the
+    /// pool's supervisor, for a timeout), while the task is held: keep it
+    /// short, and never make it wait for another task of the same pool, as
+    /// this worker takes no further task until it returns.
     std::stop_token stop_token() const noexcept { return stop_->get_token(); }
     bool stop_requested() const noexcept { return stop_->stop_requested(); }
 

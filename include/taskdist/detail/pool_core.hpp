@@ -1054,15 +1054,18 @@ private:
         // One CAS decides, unless a canceller or the supervisor holds the
         // task's lock: then wait for it and look again. The supervisor sets
         // timeout_fired only under that lock while our phase said running,
-        // so a value read with the lock free is final.
+        // so a value read with the lock free is final. The lock is waited
+        // out even once the task is claimed: its holder sets `claimed` before
+        // it requests a stop on this Runner's source, and the next attempt
+        // replaces that source (and so must not begin) until it is done.
         std::uint32_t w = st.load_word();
         for (;;) {
-            if (w & TaskStateBase::claimed) return AttemptEnd::lost;  // cancelled or timed out meanwhile
             if (w & TaskStateBase::locked) {
                 cpu_relax();
                 w = st.load_word();
                 continue;
             }
+            if (w & TaskStateBase::claimed) return AttemptEnd::lost;  // cancelled or timed out meanwhile
             const bool fired = r.timeout_fired.load(std::memory_order_acquire);
             const bool timed_out = fired || (limit != 0 && now_ns() >= limit);
             std::exception_ptr e = timed_out ? std::make_exception_ptr(TaskTimeout{}) : error;
