@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <new>
@@ -16,13 +17,24 @@
 #include <vector>
 
 #include "../detail/concurrentqueue.hpp"
+#include "../detail/platform.hpp"
 #include "../detail/ring.hpp"
+#include "../detail/ticks.hpp"
 #include "../distributor.hpp"
 
 namespace taskdist {
 
 /// One shared queue ordered by effective priority, taken by any worker.
 /// Producers append to a lock-free inbox; the popping worker orders it.
+///
+/// Batches: when every waiting task is of one level (a flood of equal
+/// priorities, the common case), a worker takes up to `batch` of them at once,
+/// straight from the inbox, and runs them without the lock. A task of a
+/// higher level pushed meanwhile is ranked against the batch before the
+/// batch's next task runs; another worker takes a batch's tasks before any of
+/// a lower level (or any at all, when it would idle). Within one level, FIFO
+/// is approximate across workers, as with SharedQueue. Thread-safe; a
+/// push() costs a TSC read, an enqueue and, rarely, one shared write.
 ///
 /// Aging: a waiting task gains one level per `aging_step` waited. Since every
 /// waiting task ages at the same rate, the order between two tasks never
@@ -36,49 +48,67 @@ namespace taskdist {
 /// tasks beyond it rank above (or below) every other task, and among
 /// themselves run in submission order.
 struct Priority {
+    /// It reads its own clock in push(), from the same source as the pool's
+    /// run-time statistics (see detail/ticks.hpp).
+    static constexpr bool reads_submit_time = false;
     std::chrono::nanoseconds aging_step = std::chrono::milliseconds(10);
+
+    /// The most tasks of one level a worker takes at once (see queue).
+    static constexpr std::size_t batch = 16;
 
     template <class Item>
     class queue {
     public:
-        queue(const Priority& settings, std::size_t) : step_(settings.aging_step.count()) {
+        queue(const Priority& settings, std::size_t workers)
+            : step_(settings.aging_step.count()), caches_(std::make_unique<Cache[]>(workers)), count_(workers) {
             if (step_ < 0) throw std::invalid_argument("taskdist::Priority: aging_step must not be negative");
         }
 
         Placement push(Item&& item, const TaskInfo& info, WorkerSet) {
-            std::int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(info.submitted_at.time_since_epoch()).count();
+            // The submit time, from the TSC where the system clock is the TSC
+            // itself: a read costs a third of steady_clock's, and producers
+            // read it for every task.
+            const auto t = static_cast<std::int64_t>(ticks_.to_ns(ticks_.now()));
             std::int64_t key = step_ == 0 ? static_cast<std::int64_t>(info.priority) : scaled(info.priority) - t;
             // Producers only append to a lock-free inbox; the ordering work is
             // done by whichever worker pops next, so a producer never waits
             // for a worker (nor for another producer).
             if (!inbox_.enqueue(Entry{key, 0, info.priority, std::move(item)})) throw std::bad_alloc();
+            // Keep inbox_top_ an upper bound of the inbox's levels (a write
+            // only when this task is above it). Pairs with lower_top().
+            detail::light_fence();
+            int top = inbox_top_.load(std::memory_order_seq_cst);
+            while (info.priority > top && !inbox_top_.compare_exchange_weak(top, info.priority, std::memory_order_seq_cst)) {
+            }
+            // A task above the level some worker took a batch of may outrank
+            // that batch: those workers must rank it against theirs. (A task
+            // of the same level or lower never does: it is newer.)
+            if (info.priority > floor_.load(std::memory_order_seq_cst)) gen_.fetch_add(1, std::memory_order_acq_rel);
             return Placement::any();
         }
 
-        std::optional<Item> try_pop(std::size_t) {
-            // Unlocked emptiness check, so that idle workers poll without the lock.
-            if (ordered_.load(std::memory_order_acquire) == 0 && inbox_.size_approx() == 0) return std::nullopt;
-            std::lock_guard lock(mutex_);
-            drain_inbox();
-            if (ready_.empty()) return std::nullopt;
-            // The level whose oldest task ranks first; after taking that task
-            // its next one ranks lower, so it sinks back into the heap.
-            std::pop_heap(ready_.begin(), ready_.end(), Before{});
-            Level* level = ready_.back();
-            std::optional<Item> out(std::move(level->fifo.front().item));
-            level->fifo.pop_front();
-            if (level->fifo.empty()) {
-                ready_.pop_back();
-                // Keep a few empty levels for reuse, not one per value ever seen.
-                if (levels_.size() > kept_levels) {
-                    if (last_ == level) last_ = nullptr;
-                    levels_.erase(level->priority);
-                }
-            } else {
-                std::push_heap(ready_.begin(), ready_.end(), Before{});
+        std::optional<Item> try_pop(std::size_t w) {
+            Cache& own = caches_[w];
+            {
+                std::lock_guard lock(own.mutex);
+                // Nothing pushed since the batch was taken can outrank it.
+                if (own.head != own.end && own.armed && gen_.load(std::memory_order_acquire) == own.gen) return take(own);
             }
-            ordered_.store(ordered_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
-            return out;
+            // Unlocked emptiness check, so that idle workers poll without the lock.
+            if (ordered_.load(std::memory_order_acquire) == 0 && inbox_.size_approx() == 0 && !any_cached()) {
+                return std::nullopt;
+            }
+            std::lock_guard lock(mutex_);
+            return pop_ranked(w);
+        }
+
+        /// Worker w stops taking tasks for a while: its batch is ranked with
+        /// everything else from now on, so the others take it in order.
+        void hand_back(std::size_t w) noexcept {
+            Cache& c = caches_[w];
+            std::lock_guard lock(c.mutex);
+            c.orphan = true;
+            c.armed = false;
         }
 
         std::size_t queued(std::size_t) const noexcept { return 0; }
@@ -95,17 +125,251 @@ struct Priority {
             int priority;
             detail::Ring<Entry> fifo;  // keeps its storage as the level fills and empties
         };
+        /// Tasks a worker took at once, all of one level, in order. Its
+        /// owner pops them without mutex_ while `armed` and no push since
+        /// may outrank them (gen_ == gen); everyone else, and the owner
+        /// otherwise, ranks the first of them under mutex_.
+        struct alignas(detail::cache_line) Cache {
+            detail::SpinMutex mutex;
+            /// end - head, readable without the lock.
+            std::atomic<std::size_t> size{0};
+            std::size_t head = 0;
+            std::size_t end = 0;
+            std::uint64_t gen = 0;
+            int priority = 0;    ///< the level of the batch; written under mutex_ too
+            bool armed = false;  ///< the owner may pop without ranking
+            bool orphan = false; ///< handed back: ranked strictly, as if queued
+            std::optional<Entry> slots[batch];
+        };
         static constexpr std::size_t kept_levels = 64;
+
+        /// x runs before y.
+        static bool ahead(const Entry& x, const Entry& y) noexcept {
+            if (x.key != y.key) return x.key > y.key;
+            return x.seq < y.seq;
+        }
         // std::push_heap keeps the "largest" on top: make "runs first" largest.
         // Compares levels by their oldest task; every level in ready_ has one.
         struct Before {
-            bool operator()(const Level* a, const Level* b) const noexcept {
-                const Entry& x = a->fifo.front();
-                const Entry& y = b->fifo.front();
-                if (x.key != y.key) return x.key < y.key;
-                return x.seq > y.seq;
-            }
+            bool operator()(const Level* a, const Level* b) const noexcept { return ahead(b->fifo.front(), a->fifo.front()); }
         };
+
+        static std::optional<Item> take(Cache& c) {
+            std::optional<Item> out(std::move(c.slots[c.head]->item));
+            c.slots[c.head++].reset();
+            c.size.store(c.end - c.head, std::memory_order_release);
+            return out;
+        }
+
+        bool any_cached() const noexcept {
+            for (std::size_t i = 0; i < count_; ++i) {
+                if (caches_[i].size.load(std::memory_order_acquire) != 0) return true;
+            }
+            return false;
+        }
+
+        /// Under mutex_: the task that runs first among the levels and every
+        /// batch, for worker w. Within one level, a batch whose owner is
+        /// still taking tasks is left to it while the level has newer ones
+        /// (FIFO among equals is approximate across workers, as with
+        /// SharedQueue's batches); across levels, and for a batch handed
+        /// back, the order is exact.
+        std::optional<Item> pop_ranked(std::size_t w) {
+            const std::uint64_t gen = gen_.load(std::memory_order_acquire);
+            if (ready_.empty() && caches_[w].size.load(std::memory_order_relaxed) == 0) {
+                if (std::optional<Item> out = take_direct(w, gen)) return out;
+            }
+            drain_inbox();
+            Level* level = ready_.empty() ? nullptr : ready_.front();
+            const Entry* best = level ? &level->fifo.front() : nullptr;
+            Cache* from = nullptr;  // the batch `best` heads, held locked
+            std::unique_lock<detail::SpinMutex> held;
+            for (std::size_t i = 0; i < count_; ++i) {
+                Cache& c = caches_[i];
+                if (c.size.load(std::memory_order_acquire) == 0) continue;
+                std::unique_lock<detail::SpinMutex> lock(c.mutex);
+                if (c.head == c.end) continue;
+                const Entry& e = *c.slots[c.head];
+                const bool shared_level = level && !from && i != w && !c.orphan && e.priority == level->priority;
+                if (best && (shared_level || !ahead(e, *best))) continue;
+                best = &e;
+                from = &c;
+                held = std::move(lock);
+            }
+            if (from) {
+                std::optional<Item> out = take(*from);
+                if (from == &caches_[w] && from->head != from->end) {
+                    from->gen = gen;
+                    from->orphan = false;  // its owner is back
+                    from->armed = leads(*from, w);
+                }
+                update_floor();
+                return out;
+            }
+            if (!level) return std::nullopt;
+            std::pop_heap(ready_.begin(), ready_.end(), Before{});  // level is now ready_.back()
+            std::optional<Item> out(std::move(level->fifo.front().item));
+            level->fifo.pop_front();
+            std::size_t moved = 1;
+            // The only level with tasks, and no batch of a higher one anywhere
+            // (it would have ranked first): take a batch of it.
+            Cache& own = caches_[w];
+            const bool fill = ready_.size() == 1 && !level->fifo.empty() && own.size.load(std::memory_order_relaxed) == 0;
+            if (fill) {
+                std::lock_guard lock(own.mutex);
+                own.head = 0;
+                own.end = 0;
+                while (own.end + 1 < batch && !level->fifo.empty()) {
+                    own.slots[own.end++].emplace(std::move(level->fifo.front()));
+                    level->fifo.pop_front();
+                }
+                moved += own.end;
+                own.priority = level->priority;
+                own.gen = gen;
+                own.orphan = false;
+                own.size.store(own.end, std::memory_order_release);
+            }
+            if (level->fifo.empty()) {
+                ready_.pop_back();
+                // Keep a few empty levels for reuse, not one per value ever seen.
+                if (levels_.size() > kept_levels) {
+                    if (last_ == level) last_ = nullptr;
+                    levels_.erase(level->priority);
+                }
+            } else {
+                // Its next task ranks lower: it sinks back into the heap.
+                std::push_heap(ready_.begin(), ready_.end(), Before{});
+            }
+            ordered_.store(ordered_.load(std::memory_order_relaxed) - moved, std::memory_order_release);
+            update_floor();
+            if (fill) {
+                // Producers read the floor after they push: one that pushed a
+                // higher task before it was raised is in the inbox by now
+                // (but for a push still in flight, which may then wait behind
+                // this batch, as if it had come a moment later).
+                drain_inbox();
+                std::lock_guard lock(own.mutex);
+                own.armed = own.head != own.end && leads(own, w);
+            }
+            return out;
+        }
+
+        /// Under mutex_, nothing being ranked (ready_ empty) and worker w's
+        /// batch empty: a batch straight from the inbox, when every task
+        /// taken is of the level inbox_top_ bounds the inbox by (a flood of
+        /// one level, the common case), so those tasks skip the levels.
+        /// Otherwise what was taken is ranked as drain_inbox() would, and
+        /// the caller goes on. Tasks of other levels that wait in the inbox
+        /// behind a flood are ranked when a worker reaches them there.
+        std::optional<Item> take_direct(std::size_t w, std::uint64_t gen) {
+            const int top = inbox_top_.load(std::memory_order_seq_cst);
+            for (std::size_t i = 0; i < count_; ++i) {
+                Cache& o = caches_[i];
+                if (i == w || o.size.load(std::memory_order_acquire) == 0) continue;
+                std::lock_guard lock(o.mutex);
+                // Another level's batch, or one handed back: ranking needed.
+                if (o.head != o.end && (o.orphan || o.priority != top)) return std::nullopt;
+            }
+            std::optional<Entry> got[batch];
+            const std::size_t n = inbox_.try_dequeue_bulk(token_, Filler{got}, batch);
+            if (n == 0) return std::nullopt;
+            const int first = got[0]->priority;
+            bool uniform = true;
+            bool single = true;
+            for (std::size_t k = 0; k < n; ++k) {
+                uniform = uniform && got[k]->priority == top;
+                single = single && got[k]->priority == first;
+            }
+            if (!uniform) {
+                for (std::size_t k = 0; k < n; ++k) order(std::move(*got[k]));
+                ordered_.store(ordered_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+                // A full batch of one lower level: the flood's level fell,
+                // and the bound is worth a heavy fence to bring down.
+                if (single && n == batch && first < top) lower_top();
+                return std::nullopt;
+            }
+            std::optional<Item> out(std::move(got[0]->item));
+            Cache& own = caches_[w];
+            {
+                std::lock_guard lock(own.mutex);
+                own.head = 0;
+                own.end = 0;
+                for (std::size_t k = 1; k < n; ++k) {
+                    got[k]->seq = seq_++;
+                    if (k > 1) got[k]->key = std::min(got[k]->key, own.slots[own.end - 1]->key);
+                    own.slots[own.end++].emplace(std::move(*got[k]));
+                }
+                own.priority = top;
+                own.gen = gen;
+                own.orphan = false;
+                own.size.store(own.end, std::memory_order_release);
+            }
+            update_floor();
+            // A push above `top` since it was read raised inbox_top_ before
+            // it read the floor: either it saw the new floor and moved gen_,
+            // or this sees it (both sides are sequentially consistent).
+            std::lock_guard lock(own.mutex);
+            own.armed = own.head != own.end && inbox_top_.load(std::memory_order_seq_cst) == top;
+            return out;
+        }
+
+        /// Under mutex_: no task above the level the inbox holds now may
+        /// stay above inbox_top_ unseen. Lowered to nothing, then every
+        /// producer that read the old bound is made visible by the heavy
+        /// fence and drained; the next ones raise it again.
+        void lower_top() {
+            inbox_top_.store(std::numeric_limits<int>::min(), std::memory_order_seq_cst);
+            detail::heavy_fence();
+            drain_inbox();
+        }
+
+        /// Under mutex_: e into its level, in order.
+        void order(Entry&& e) {
+            // Most tasks share the level of the one before.
+            if (!last_ || last_->priority != e.priority) {
+                last_ = &levels_.try_emplace(e.priority, e.priority).first->second;
+            }
+            Level& level = *last_;
+            // Within a level keys only fall (later submissions age less),
+            // so a FIFO per level is already in order. Clocks on different
+            // threads may disagree by a hair: never let a key rise.
+            if (!level.fifo.empty()) e.key = std::min(e.key, level.fifo.back().key);
+            e.seq = seq_++;
+            level.fifo.push_back(std::move(e));
+            if (level.fifo.size() == 1) {
+                ready_.push_back(&level);
+                std::push_heap(ready_.begin(), ready_.end(), Before{});
+            }
+        }
+
+        /// Under mutex_ and c's lock, c being worker w's non-empty batch:
+        /// nothing else waiting runs before its first task, by the rules of
+        /// pop_ranked().
+        bool leads(const Cache& c, std::size_t w) {
+            const Entry& e = *c.slots[c.head];
+            if (!ready_.empty()) {
+                const Entry& top = ready_.front()->fifo.front();
+                if (top.priority != e.priority && ahead(top, e)) return false;
+            }
+            for (std::size_t i = 0; i < count_; ++i) {
+                Cache& o = caches_[i];
+                if (i == w || o.size.load(std::memory_order_acquire) == 0) continue;
+                std::lock_guard lock(o.mutex);
+                if (o.head == o.end) continue;
+                const Entry& x = *o.slots[o.head];
+                if ((o.orphan || x.priority != e.priority) && ahead(x, e)) return false;
+            }
+            return true;
+        }
+
+        /// Under mutex_: the lowest level any batch holds, for push().
+        void update_floor() noexcept {
+            int floor = std::numeric_limits<int>::max();
+            for (std::size_t i = 0; i < count_; ++i) {
+                if (caches_[i].size.load(std::memory_order_acquire) != 0) floor = std::min(floor, caches_[i].priority);
+            }
+            if (floor_.load(std::memory_order_relaxed) != floor) floor_.store(floor, std::memory_order_seq_cst);
+        }
 
         /// Under the lock: moves every task pushed so far into its level, so
         /// that the pop that follows ranks it (all of them: a high-priority
@@ -115,22 +379,8 @@ struct Priority {
             Sink sink{e};
             std::size_t moved = 0;
             while (inbox_.try_dequeue(token_, sink)) {
-                // Most tasks share the level of the one before.
-                if (!last_ || last_->priority != e->priority) {
-                    last_ = &levels_.try_emplace(e->priority, e->priority).first->second;
-                }
-                Level& level = *last_;
-                // Within a level keys only fall (later submissions age less),
-                // so a FIFO per level is already in order. Clocks on different
-                // threads may disagree by a hair: never let a key rise.
-                if (!level.fifo.empty()) e->key = std::min(e->key, level.fifo.back().key);
-                e->seq = seq_++;
-                level.fifo.push_back(std::move(*e));
+                order(std::move(*e));
                 e.reset();
-                if (level.fifo.size() == 1) {
-                    ready_.push_back(&level);
-                    std::push_heap(ready_.begin(), ready_.end(), Before{});
-                }
                 ++moved;
             }
             if (moved) ordered_.store(ordered_.load(std::memory_order_relaxed) + moved, std::memory_order_release);
@@ -146,6 +396,25 @@ struct Priority {
             }
         };
 
+        // For bulk dequeues: emplaces into empty optionals.
+        struct Filler {
+            std::optional<Entry>* at;
+            Filler& operator*() noexcept { return *this; }
+            Filler& operator=(Entry&& entry) noexcept(std::is_nothrow_move_constructible_v<Item>) {
+                at->emplace(std::move(entry));
+                return *this;
+            }
+            Filler& operator++() noexcept {
+                ++at;
+                return *this;
+            }
+            Filler operator++(int) noexcept {
+                Filler old = *this;
+                ++at;
+                return old;
+            }
+        };
+
         // priority * step, saturated to +-2^62 so that subtracting a time
         // since the clock's epoch (well under 2^62 ns) cannot overflow.
         std::int64_t scaled(int priority) const noexcept {
@@ -156,6 +425,7 @@ struct Priority {
         }
 
         std::int64_t step_;
+        detail::Ticks ticks_ = detail::Ticks::calibrated();
         moodycamel::ConcurrentQueue<Entry> inbox_;
         moodycamel::ConsumerToken token_{inbox_};  // used under mutex_ only
         std::mutex mutex_;  // a drain may hold it long: contenders should sleep
@@ -167,6 +437,14 @@ struct Priority {
         Level* last_ = nullptr;  ///< the level drain_inbox() used last
         std::uint64_t seq_ = 0;
         std::atomic<std::size_t> ordered_{0};  ///< tasks in the levels (not the inbox)
+        std::unique_ptr<Cache[]> caches_;
+        std::size_t count_;
+        // Read by every push, written when batches change: a line of their own.
+        alignas(detail::cache_line) std::atomic<int> floor_{std::numeric_limits<int>::max()};
+        std::atomic<std::uint64_t> gen_{0};  ///< bumped by a push above floor_
+        /// At least the level of every task in the inbox (raised by pushes,
+        /// lowered by lower_top()).
+        std::atomic<int> inbox_top_{std::numeric_limits<int>::min()};
     };
 };
 
