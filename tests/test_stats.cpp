@@ -137,6 +137,25 @@ void check_histogram_against_exact(std::vector<std::uint64_t> values, const std:
 }
 
 // A deterministic pseudo-random sequence (splitmix64), the same everywhere.
+// SharedQueue under a policy that does not say it ignores
+// TaskInfo::submitted_at, as a user's policy that reads it would not.
+struct ReadsSubmitTime {
+    template <class Item>
+    class queue {
+    public:
+        queue(const ReadsSubmitTime&, std::size_t workers) : q_(taskdist::SharedQueue{}, workers) {}
+        taskdist::Placement push(Item&& item, const taskdist::TaskInfo& info, taskdist::WorkerSet workers) {
+            return q_.push(std::move(item), info, workers);
+        }
+        std::optional<Item> try_pop(std::size_t w) { return q_.try_pop(w); }
+        std::size_t queued(std::size_t w) const noexcept { return q_.queued(w); }
+        void hand_back(std::size_t w) noexcept { q_.hand_back(w); }
+
+    private:
+        taskdist::SharedQueue::queue<Item> q_;
+    };
+};
+
 struct SplitMix {
     std::uint64_t state;
     std::uint64_t next() {
@@ -508,16 +527,17 @@ TEST_CASE("queue wait is measured for one task in wait_sampling per thread, and 
     CHECK(s.wait.count == static_cast<std::uint64_t>(tasks / 4));  // any 400 ticks in a row hold 100 multiples of 4
     check_balanced(s);
 
-    taskdist::WorkerPool<int, int, taskdist::Priority> priority([](int id) { return id; }, {.workers = 2});
-    for (int id = 0; id < tasks; ++id) priority.post(id);
-    priority.wait_idle();
-    // Priority has every task stamped; each worker then measures the wait of
-    // one in wait_sampling (8) of the tasks it takes.
-    const std::uint64_t measured = priority.stats().wait.count;
+    taskdist::WorkerPool<int, int, ReadsSubmitTime> stamped([](int id) { return id; }, {.workers = 2});
+    for (int id = 0; id < tasks; ++id) stamped.post(id);
+    stamped.wait_idle();
+    // A policy that reads submit times has every task stamped; each worker
+    // then measures the wait of one in wait_sampling (8) of the tasks it takes.
+    const std::uint64_t measured = stamped.stats().wait.count;
     CHECK(measured <= static_cast<std::uint64_t>(tasks / 8));
     CHECK(measured + 2 >= static_cast<std::uint64_t>(tasks / 8));
-    static_assert(taskdist::reads_submit_time<taskdist::Priority>);
+    static_assert(taskdist::reads_submit_time<ReadsSubmitTime>);
     static_assert(!taskdist::reads_submit_time<taskdist::SharedQueue>);
+    static_assert(!taskdist::reads_submit_time<taskdist::Priority>);  // it reads its own clock
     auto never_sampled = [] {
         return taskdist::WorkerPool<int, int>([](int id) { return id; }, {.workers = 1, .wait_sampling = 0});
     };

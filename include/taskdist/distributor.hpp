@@ -148,6 +148,11 @@ struct ProbeItem {
 ///     w's thread when w stops taking tasks for a while (it is scaled away,
 ///     or is down after a WorkerFault), then wakes a sleeper: the policy
 ///     makes those tasks reachable by the other workers' try_pop.
+///  8. Optional: `q.done(std::size_t w) noexcept`: worker w's task (the one
+///     its last try_pop gave) ended, just before its outcome is published.
+///     Called from worker w's thread (by the pool's supervisor for a hung
+///     worker's, once that thread is abandoned), for a policy that counts
+///     what runs (PerWorkerQueues::load(), read by LeastBusy and Sticky).
 template <class D, class Item>
 concept DistributorFor =
     std::default_initializable<D> && std::copy_constructible<D> &&                        // 1
@@ -208,6 +213,7 @@ public:
         // Uncontended (one popper per lane), but a lane handed from a
         // departing worker to the pool's sweep stays safe whoever pops.
         std::lock_guard own(o.mutex);
+        done(w);  // in case the pool did not say so (a hung worker's replacement)
         detail::Ring<Item>& taken = o.taken;
         if (taken.empty()) {
             // Unlocked emptiness check: an idle worker polls without the lock.
@@ -218,32 +224,45 @@ public:
         }
         std::optional<Item> out(std::move(taken.front()));
         taken.pop_front();
-        l.size.fetch_sub(1, std::memory_order_release);
+        o.pending.store(true, std::memory_order_relaxed);
         return out;
     }
 
-    /// Tasks for worker w: in its inbox and in the batch it took.
-    std::size_t queued(std::size_t w) const noexcept { return lanes_[w].size.load(std::memory_order_acquire); }
+    /// Worker w's last task ended: it leaves load(). Idempotent.
+    void done(std::size_t w) noexcept {
+        if (owned_[w].pending.exchange(false, std::memory_order_acq_rel)) {
+            lanes_[w].size.fetch_sub(1, std::memory_order_release);
+        }
+    }
 
-    /// The eligible worker with the fewest queued + running tasks, scanning
-    /// from `start` so that ties spread instead of piling onto worker 0.
+    /// Tasks for worker w: in its inbox and in the batch it took.
+    std::size_t queued(std::size_t w) const noexcept {
+        const std::size_t all = load(w);
+        const std::size_t running = owned_[w].pending.load(std::memory_order_relaxed) ? 1 : 0;
+        return all > running ? all - running : 0;
+    }
+
+    /// queued(w), plus the task worker w popped last until done(w) (the one
+    /// it is running): one counter, so that a policy weighing workers reads
+    /// one cache line per worker.
+    std::size_t load(std::size_t w) const noexcept { return lanes_[w].size.load(std::memory_order_acquire); }
+
+    /// The eligible worker with the fewest queued + running tasks (load()),
+    /// scanning from `start` so that ties spread instead of piling onto
+    /// worker 0.
     std::size_t least_loaded(const WorkerSet& workers, std::size_t start,
                              std::size_t avoid = TaskInfo::no_worker) const noexcept {
         const std::size_t n = workers.size();
         std::size_t best = start % n;
-        std::uint64_t best_load = static_cast<std::uint64_t>(-1);
+        std::size_t best_load = static_cast<std::size_t>(-1);
         for (std::size_t i = 0; i < n; ++i) {
             std::size_t w = (start + i) % n;
             if (!workers.eligible(w, avoid)) continue;
-            // running() reads two lines the worker writes on every task:
-            // skip it where the queue alone rules the worker out.
-            const std::uint64_t q = queued(w);
-            if (q >= best_load) continue;
-            std::uint64_t load = q + workers[w].running();
-            if (load < best_load) {
+            const std::size_t l = load(w);
+            if (l < best_load) {
                 best = w;
-                best_load = load;
-                if (load == 0) break;
+                best_load = l;
+                if (l == 0) break;
             }
         }
         return best;
@@ -259,6 +278,7 @@ private:
     struct alignas(detail::cache_line) Owned {
         detail::SpinMutex mutex;
         detail::Ring<Item> taken;
+        std::atomic<bool> pending{false};  ///< the last task popped is still in load()
     };
     std::unique_ptr<Lane[]> lanes_;
     std::unique_ptr<Owned[]> owned_;

@@ -979,6 +979,7 @@ private:
         // ready sees the task counted. settle_balance() pairs these counts
         // with wait_idle().
         WorkerSlot::bump(s.returned, 1, std::memory_order_release);
+        if constexpr (requires(Queue& q) { q.done(w); }) queue_.done(w);
 
         if (observer_ && st) [[unlikely]] observe_finish(w, *st, actx.end);
 
@@ -1642,6 +1643,7 @@ private:
         }
         // The slot's counters are ours until the new thread starts.
         WorkerSlot::bump(s.returned, 1, std::memory_order_release);
+        if constexpr (requires(Queue& q) { q.done(w); }) queue_.done(w);
         s.replaced_hung.fetch_add(1, std::memory_order_relaxed);
         {
             std::lock_guard lock(runners_mutex_);

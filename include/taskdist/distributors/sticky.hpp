@@ -73,6 +73,7 @@ struct Sticky {
             return Placement::on(w);
         }
         std::optional<Item> try_pop(std::size_t w) { return lanes_.try_pop(w); }
+        void done(std::size_t w) noexcept { lanes_.done(w); }
         std::size_t queued(std::size_t w) const noexcept { return lanes_.queued(w); }
 
     private:
