@@ -154,7 +154,7 @@ struct PoolOptions {
     ///  - queue wait: one task in this many per submitting thread (reading
     ///    the clock at submit is most of what timing costs a producer); where
     ///    every task is stamped anyway (the distributor reads
-    ///    TaskInfo::submitted_at, as Priority does, or an observer is set),
+    ///    TaskInfo::submitted_at, or an observer is set),
     ///    one in this many per worker.
     ///  - run time: every attempt of a microsecond or more, and the first
     ///    after an idle spell, is timed; of shorter ones, one in this many
