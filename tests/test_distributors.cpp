@@ -658,14 +658,15 @@ TEST_CASE("SharedQueue keeps the other workers busy while one is held", "[shared
     CHECK(stats.completed == static_cast<std::uint64_t>(tasks));
 }
 
-TEST_CASE("SharedQueue: tasks a held worker took into its cache are run by the others", "[shared_queue]") {
+TEMPLATE_TEST_CASE("SharedQueue and Priority: tasks a held worker took as a batch are run by the others",
+                   "[shared_queue][priority]", taskdist::SharedQueue, taskdist::Priority) {
     // Queued while paused, so that on resume the first worker to look takes
     // the hold task together with a whole batch behind it: those must not
     // wait for the hold to end.
     constexpr std::size_t n = 2;
-    constexpr int tasks = 3 * static_cast<int>(taskdist::SharedQueue::batch);
+    constexpr int tasks = 3 * static_cast<int>(TestType::batch);
     Harness h;
-    auto pool = make_pool<taskdist::SharedQueue>(h, n);
+    auto pool = make_pool<TestType>(h, n);
     const auto release = h.release_on_exit();
     pool.pause();
     (void)pool.submit(hold_id);
@@ -682,17 +683,18 @@ TEST_CASE("SharedQueue: tasks a held worker took into its cache are run by the o
     CHECK(pool.stats().per_worker[*held].running == 1);
 }
 
-TEST_CASE("SharedQueue: a worker scaled away or down hands its cached tasks back", "[shared_queue]") {
+TEMPLATE_TEST_CASE("SharedQueue and Priority: a worker scaled away or down hands its batch back",
+                   "[shared_queue][priority]", taskdist::SharedQueue, taskdist::Priority) {
     // Every task blocks until the gate opens, so each worker sits in its
     // first task with a cache full of others; then one slot is scaled away
     // (or breaks): its cached tasks must still run, on the worker that stays.
     const bool fault = GENERATE(false, true);
     CAPTURE(fault);
-    constexpr int tasks = 4 * static_cast<int>(taskdist::SharedQueue::batch);
+    constexpr int tasks = 4 * static_cast<int>(TestType::batch);
     std::latch gate(1);
     std::atomic<int> waiting{0};
     std::atomic<bool> faulted{false};
-    taskdist::WorkerPool<int, std::size_t> pool(
+    taskdist::WorkerPool<int, std::size_t, TestType> pool(
         [&](int, taskdist::TaskContext& ctx) -> std::size_t {
             waiting.fetch_add(1);
             gate.wait();
