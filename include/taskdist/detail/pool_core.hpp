@@ -1060,9 +1060,15 @@ private:
         // it requests a stop on this Runner's source, and the next attempt
         // replaces that source (and so must not begin) until it is done.
         std::uint32_t w = st.load_word();
-        for (;;) {
+        for (int spins = 0;; ++spins) {
             if (w & TaskStateBase::locked) {
-                cpu_relax();
+                // The holder may be running a user's stop callback: yield
+                // rather than spin at full speed behind a slow one.
+                if (spins < 64) {
+                    cpu_relax();
+                } else {
+                    std::this_thread::yield();
+                }
                 w = st.load_word();
                 continue;
             }

@@ -94,11 +94,19 @@ struct Priority {
                 // Nothing pushed since the batch was taken can outrank it.
                 if (own.head != own.end && own.armed && gen_.load(std::memory_order_acquire) == own.gen) return take(own);
             }
-            // Unlocked emptiness check, so that idle workers poll without the lock.
-            if (ordered_.load(std::memory_order_acquire) == 0 && inbox_.size_approx() == 0 && !any_cached()) {
+            // Unlocked emptiness check, so that idle workers poll without the
+            // lock. A task the lock's holder has taken out of the inbox but
+            // not yet placed is in none of these: `moving_` covers it.
+            if (inbox_.size_approx() == 0 && !moving_.load(std::memory_order_seq_cst) &&
+                ordered_.load(std::memory_order_acquire) == 0 && !any_cached()) {
                 return std::nullopt;
             }
             std::lock_guard lock(mutex_);
+            moving_.store(true, std::memory_order_seq_cst);
+            struct Placed {
+                std::atomic<bool>& moving;
+                ~Placed() { moving.store(false, std::memory_order_release); }
+            } placed{moving_};
             return pop_ranked(w);
         }
 
@@ -243,13 +251,15 @@ struct Priority {
             ordered_.store(ordered_.load(std::memory_order_relaxed) - moved, std::memory_order_release);
             update_floor();
             if (fill) {
-                // Producers read the floor after they push: one that pushed a
-                // higher task before it was raised is in the inbox by now
-                // (but for a push still in flight, which may then wait behind
-                // this batch, as if it had come a moment later).
+                // A push above the batch's level since the drain either raised
+                // inbox_top_ before reading the new floor (seen below) or read
+                // it and moved gen_; one that did not raise it pushed below a
+                // bound only lower_top() lowers, behind a heavy fence and a
+                // drain: in the inbox now, and drained here.
                 drain_inbox();
                 std::lock_guard lock(own.mutex);
-                own.armed = own.head != own.end && leads(own, w);
+                own.armed = own.head != own.end && inbox_top_.load(std::memory_order_seq_cst) <= own.priority &&
+                            leads(own, w);
             }
             return out;
         }
@@ -347,9 +357,12 @@ struct Priority {
         /// pop_ranked().
         bool leads(const Cache& c, std::size_t w) {
             const Entry& e = *c.slots[c.head];
-            if (!ready_.empty()) {
-                const Entry& top = ready_.front()->fifo.front();
+            // The best level, and if that is e's own, the best other one: one
+            // of the heap root's two children.
+            for (std::size_t i = 0; i < std::min<std::size_t>(ready_.size(), 3); ++i) {
+                const Entry& top = ready_[i]->fifo.front();
                 if (top.priority != e.priority && ahead(top, e)) return false;
+                if (i == 0 && top.priority != e.priority) break;
             }
             for (std::size_t i = 0; i < count_; ++i) {
                 Cache& o = caches_[i];
@@ -437,6 +450,7 @@ struct Priority {
         Level* last_ = nullptr;  ///< the level drain_inbox() used last
         std::uint64_t seq_ = 0;
         std::atomic<std::size_t> ordered_{0};  ///< tasks in the levels (not the inbox)
+        std::atomic<bool> moving_{false};      ///< mutex_'s holder may hold tasks in transit
         std::unique_ptr<Cache[]> caches_;
         std::size_t count_;
         // Read by every push, written when batches change: a line of their own.

@@ -52,7 +52,10 @@ struct SharedQueue {
                 std::lock_guard lock(c.mutex);
                 if (c.head == c.end) {
                     // Refilled under the lock, so that a thief waits for the
-                    // tasks instead of finding them in neither place.
+                    // tasks instead of finding them in neither place; and
+                    // marked non-empty first, so that a worker about to sleep
+                    // that finds the shared queue empty looks here.
+                    c.size.store(batch, std::memory_order_seq_cst);
                     c.head = 0;
                     c.end = q_.try_dequeue_bulk(*c.token, Filler{c.slots}, batch);
                     c.size.store(c.end, std::memory_order_release);
