@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../detail/concurrentqueue.hpp"
+#include "../detail/optional_filler.hpp"
 #include "../detail/platform.hpp"
 #include "../detail/ring.hpp"
 #include "../detail/ticks.hpp"
@@ -281,7 +282,7 @@ struct Priority {
                 if (o.head != o.end && (o.orphan || o.priority != top)) return std::nullopt;
             }
             std::optional<Entry> got[batch];
-            const std::size_t n = inbox_.try_dequeue_bulk(token_, Filler{got}, batch);
+            const std::size_t n = inbox_.try_dequeue_bulk(token_, detail::OptionalFiller<Entry>{got}, batch);
             if (n == 0) return std::nullopt;
             const int first = got[0]->priority;
             bool uniform = true;
@@ -409,24 +410,6 @@ struct Priority {
             }
         };
 
-        // For bulk dequeues: emplaces into empty optionals.
-        struct Filler {
-            std::optional<Entry>* at;
-            Filler& operator*() noexcept { return *this; }
-            Filler& operator=(Entry&& entry) noexcept(std::is_nothrow_move_constructible_v<Item>) {
-                at->emplace(std::move(entry));
-                return *this;
-            }
-            Filler& operator++() noexcept {
-                ++at;
-                return *this;
-            }
-            Filler operator++(int) noexcept {
-                Filler old = *this;
-                ++at;
-                return old;
-            }
-        };
 
         // priority * step, saturated to +-2^62 so that subtracting a time
         // since the clock's epoch (well under 2^62 ns) cannot overflow.

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "../detail/concurrentqueue.hpp"
+#include "../detail/optional_filler.hpp"
 #include "../distributor.hpp"
 
 namespace taskdist {
@@ -57,7 +58,7 @@ struct SharedQueue {
                     // that finds the shared queue empty looks here.
                     c.size.store(batch, std::memory_order_seq_cst);
                     c.head = 0;
-                    c.end = q_.try_dequeue_bulk(*c.token, Filler{c.slots}, batch);
+                    c.end = q_.try_dequeue_bulk(*c.token, detail::OptionalFiller<Item>{c.slots}, batch);
                     c.size.store(c.end, std::memory_order_release);
                 }
                 if (c.head != c.end) return take(c);
@@ -94,26 +95,6 @@ struct SharedQueue {
             std::optional<Item> slots[batch];
         };
 
-        // moodycamel dequeues by assigning through an output iterator; this
-        // one emplaces into empty optionals, so Item needs no default
-        // constructor.
-        struct Filler {
-            std::optional<Item>* at;
-            Filler& operator*() noexcept { return *this; }
-            Filler& operator=(Item&& item) noexcept(std::is_nothrow_move_constructible_v<Item>) {
-                at->emplace(std::move(item));
-                return *this;
-            }
-            Filler& operator++() noexcept {
-                ++at;
-                return *this;
-            }
-            Filler operator++(int) noexcept {
-                Filler old = *this;
-                ++at;
-                return old;
-            }
-        };
 
         /// With c's lock held and c not empty.
         static std::optional<Item> take(Cache& c) {
