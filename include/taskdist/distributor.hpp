@@ -213,7 +213,10 @@ public:
         // Uncontended (one popper per lane), but a lane handed from a
         // departing worker to the pool's sweep stays safe whoever pops.
         std::lock_guard own(o.mutex);
-        done(w);  // in case the pool did not say so (a hung worker's replacement)
+        // The pool says done() after each attempt; a popped task that never
+        // ran (expired, cancelled or discarded while queued, or sent on to
+        // another worker) ends here.
+        done(w);
         detail::Ring<Item>& taken = o.taken;
         if (taken.empty()) {
             // Unlocked emptiness check: an idle worker polls without the lock.

@@ -13,7 +13,6 @@
 #include <optional>
 #include <new>
 #include <stdexcept>
-#include <type_traits>
 #include <vector>
 
 #include "../detail/concurrentqueue.hpp"
@@ -170,6 +169,15 @@ struct Priority {
             return out;
         }
 
+        /// With c's lock held, its slots [0, end) just filled: a batch of
+        /// `priority`'s level, taken when gen_ read `gen`.
+        static void seal(Cache& c, int priority, std::uint64_t gen) noexcept {
+            c.priority = priority;
+            c.gen = gen;
+            c.orphan = false;
+            c.size.store(c.end, std::memory_order_release);
+        }
+
         bool any_cached() const noexcept {
             for (std::size_t i = 0; i < count_; ++i) {
                 if (caches_[i].size.load(std::memory_order_acquire) != 0) return true;
@@ -233,10 +241,7 @@ struct Priority {
                     level->fifo.pop_front();
                 }
                 moved += own.end;
-                own.priority = level->priority;
-                own.gen = gen;
-                own.orphan = false;
-                own.size.store(own.end, std::memory_order_release);
+                seal(own, level->priority, gen);
             }
             if (level->fifo.empty()) {
                 ready_.pop_back();
@@ -310,10 +315,7 @@ struct Priority {
                     if (k > 1) got[k]->key = std::min(got[k]->key, own.slots[own.end - 1]->key);
                     own.slots[own.end++].emplace(std::move(*got[k]));
                 }
-                own.priority = top;
-                own.gen = gen;
-                own.orphan = false;
-                own.size.store(own.end, std::memory_order_release);
+                seal(own, top, gen);
             }
             update_floor();
             // A push above `top` since it was read raised inbox_top_ before
@@ -390,7 +392,7 @@ struct Priority {
         /// task must not wait behind an undrained backlog).
         void drain_inbox() {
             std::optional<Entry> e;
-            Sink sink{e};
+            detail::OptionalFiller<Entry> sink{&e};
             std::size_t moved = 0;
             while (inbox_.try_dequeue(token_, sink)) {
                 order(std::move(*e));
@@ -399,17 +401,6 @@ struct Priority {
             }
             if (moved) ordered_.store(ordered_.load(std::memory_order_relaxed) + moved, std::memory_order_release);
         }
-
-        // moodycamel dequeues by assignment; this assigns into an optional,
-        // so Item needs no default constructor.
-        struct Sink {
-            std::optional<Entry>& out;
-            Sink& operator=(Entry&& entry) noexcept(std::is_nothrow_move_constructible_v<Item>) {
-                out.emplace(std::move(entry));
-                return *this;
-            }
-        };
-
 
         // priority * step, saturated to +-2^62 so that subtracting a time
         // since the clock's epoch (well under 2^62 ns) cannot overflow.

@@ -8,7 +8,6 @@
 #include <mutex>
 #include <new>
 #include <optional>
-#include <type_traits>
 #include <utility>
 
 #include "../detail/concurrentqueue.hpp"
@@ -94,7 +93,6 @@ struct SharedQueue {
             std::optional<moodycamel::ConsumerToken> token;
             std::optional<Item> slots[batch];
         };
-
 
         /// With c's lock held and c not empty.
         static std::optional<Item> take(Cache& c) {
