@@ -231,17 +231,25 @@ public:
         return out;
     }
 
-    /// Worker w's last task ended: it leaves load(). Idempotent.
+    /// Worker w's last task ended: it leaves load(). Idempotent. Called by
+    /// whoever pops for slot w (its worker, or the pool while it has none),
+    /// so by one thread at a time.
     void done(std::size_t w) noexcept {
-        if (owned_[w].pending.exchange(false, std::memory_order_acq_rel)) {
+        Owned& o = owned_[w];
+        if (o.pending.load(std::memory_order_relaxed)) {
+            // The count first: queued() may then read one short for a moment,
+            // never one over (which would make an idle worker look busy).
             lanes_[w].size.fetch_sub(1, std::memory_order_release);
+            o.pending.store(false, std::memory_order_release);
         }
     }
 
     /// Tasks for worker w: in its inbox and in the batch it took.
     std::size_t queued(std::size_t w) const noexcept {
+        // `pending` before the count: seeing it cleared means seeing the
+        // count that done() lowered before clearing it.
+        const std::size_t running = owned_[w].pending.load(std::memory_order_acquire) ? 1 : 0;
         const std::size_t all = load(w);
-        const std::size_t running = owned_[w].pending.load(std::memory_order_relaxed) ? 1 : 0;
         return all > running ? all - running : 0;
     }
 
