@@ -719,12 +719,21 @@ TEST_CASE("ThreadPool runs submit() and post() callables with and without a Task
         for (auto v : big) s += v;
         return s;
     });
+    // So does one aligned more strictly than the buffer; it must still be
+    // called at its own alignment.
+    struct alignas(32) Wide {
+        double v[4];
+    };
+    auto aligned = pool.submit([w = Wide{{1, 2, 3, 4}}] {
+        return reinterpret_cast<std::uintptr_t>(&w) % alignof(Wide) == 0 ? w.v[0] + w.v[3] : -1.0;
+    });
     // A mutable callable returning a value it owns.
     auto owner = pool.submit([v = std::vector<int>{1, 2, 3}]() mutable { return std::move(v); });
 
     CHECK(await(plain) == "plain");
     CHECK(await(with_ctx) < n);
     CHECK(await(heap) == 31u * 32u / 2u);
+    CHECK(await(aligned) == 5.0);
     CHECK(await(owner) == std::vector<int>{1, 2, 3});
     pool.wait_idle();
     CHECK(plain_posts.load() == 100);
