@@ -16,12 +16,18 @@ fi
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTASKDIST_BUILD_EXAMPLES=OFF -DTASKDIST_BUILD_TESTS=OFF >/dev/null
 cmake --build build/bench --target taskdist_bench -j"$(nproc)"
 mkdir -p build/bench/out
-build/bench/bench/taskdist_bench --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=false \
+# Repetitions run in random order across all benchmarks: this machine has
+# spells, seconds long, in which every backend runs 2-3x slower; run each
+# backend's repetitions back to back and a spell lands on one backend's
+# median and skews the ratios between them.
+build/bench/bench/taskdist_bench --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
+    --benchmark_report_aggregates_only=false \
     --benchmark_out=build/bench/out/results.json --benchmark_out_format=json "$@"
 # R1 (Redis) when built: it starts its own redis-server.
 redis_json=""
 if cmake --build build/bench --target taskdist_redis_bench -j"$(nproc)" 2>/dev/null && [ -x build/bench/bench/taskdist_redis_bench ]; then
-    build/bench/bench/taskdist_redis_bench --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=false \
+    build/bench/bench/taskdist_redis_bench --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
+        --benchmark_report_aggregates_only=false \
         --benchmark_out=build/bench/out/redis.json --benchmark_out_format=json "$@" || true
     redis_json=build/bench/out/redis.json
 fi

@@ -65,7 +65,8 @@ def main():
     lines.append(f"- commit `{commit()}`, {ctx.get('date', '')}")
     lines.append(f"- machine: {ctx.get('num_cpus')} CPUs at {ctx.get('mhz_per_cpu')} MHz, "
                  f"load average {ctx.get('load_avg')}; taskdist built Release (-O3), Google Benchmark {ctx.get('library_build_type')} build")
-    lines.append(f"- values: median over the repetitions, (min-max); workers 1, 2 and 4")
+    lines.append(f"- values: median over the repetitions, (min-max); workers 1, 2 and 4; the repetitions of all "
+                 f"benchmarks ran interleaved in random order")
     lines.append("")
     titles = {
         "W1": "W1: tasks returning x+1 through handles (ns per task)",

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -462,4 +463,61 @@ TEST_CASE("observers: a retried attempt is reported as retrying, then the next a
                                          {.workers = 1, .observer = std::make_shared<Throwing>()});
     auto h = quiet.submit(3);
     CHECK(await(h) == 3);
+}
+
+TEST_CASE("observers: every attempt of a task sees its priority, key and submit time, and a retry names the "
+          "worker the last attempt failed on") {
+    struct Starts final : taskdist::PoolObserver {
+        void on_start(const taskdist::WorkerView& w, const taskdist::TaskInfo& t) override {
+            std::lock_guard lock(mutex);
+            seen.emplace_back(w.index(), t);
+        }
+        std::mutex mutex;
+        std::vector<std::pair<std::size_t, taskdist::TaskInfo>> seen;
+    };
+    auto starts = std::make_shared<Starts>();
+    std::atomic<int> calls{0};
+    // LeastBusy places a retry away from the worker it failed on (SharedQueue
+    // only bounces it once, so the same worker may still take it).
+    taskdist::WorkerPool<int, int, taskdist::LeastBusy> pool(
+        [&calls](int x) {
+            if (calls.fetch_add(1) == 0) throw std::runtime_error("expected test output: failed once");
+            return x;
+        },
+        {.workers = 2,
+         .max_attempts = 2,
+         .retry_if = [](const std::exception_ptr&) { return true; },
+         .retry_backoff = 0ms,
+         .observer = starts});
+    const std::uint64_t key = (std::uint64_t{1} << 63) | 12345u;  // all 64 bits must survive
+    const auto before = std::chrono::steady_clock::now();
+    auto h = pool.submit(7, {.priority = -3, .key = key});
+    const auto after = std::chrono::steady_clock::now();
+    CHECK(await(h) == 7);
+    pool.wait_idle();
+
+    // A task without a key has none.
+    auto plain = pool.submit(8);
+    CHECK(await(plain) == 8);
+    pool.wait_idle();
+
+    std::lock_guard lock(starts->mutex);
+    REQUIRE(starts->seen.size() == 3);
+    CHECK_FALSE(starts->seen[2].second.key.has_value());
+    CHECK(starts->seen[2].second.attempt == 1u);
+    const auto& [first_worker, first] = starts->seen[0];
+    const auto& [second_worker, second] = starts->seen[1];
+    for (const taskdist::TaskInfo* t : {&first, &second}) {
+        CHECK(t->priority == -3);
+        REQUIRE(t->key.has_value());
+        CHECK(*t->key == key);
+        CHECK(t->submitted_at >= before);
+        CHECK(t->submitted_at <= after);
+    }
+    CHECK(first.attempt == 1u);
+    CHECK(first.previous_worker == taskdist::TaskInfo::no_worker);
+    CHECK(second.attempt == 2u);
+    CHECK(second.previous_worker == first_worker);
+    CHECK(second_worker != first_worker);
+    CHECK(second.submitted_at == first.submitted_at);
 }

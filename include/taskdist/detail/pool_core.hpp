@@ -241,7 +241,7 @@ public:
         TaskInfo info{opts.priority, opts.key, to_time_point(item.submitted_ns)};
         if (st) {
             st->pool_ = this;
-            st->info_ = info;
+            st->set_info(info);
             const auto timeout = opts.timeout.count() > 0 ? opts.timeout : options_.default_timeout;
             st->timeout_ns_ = timeout.count();
             st->deadline_ns_ = opts.deadline ? std::max<std::int64_t>(1, opts.deadline->time_since_epoch().count()) : 0;
@@ -852,7 +852,7 @@ private:
                 }
                 return {};
             }
-            if (st->info_.previous_worker == w && !st->bounced_ && other_available(w)) {
+            if (st->previous_worker() == w && !st->bounced_ && other_available(w)) {
                 // A retry reached the worker it failed on while another is
                 // healthy: send it round once more.
                 st->bounced_ = true;
@@ -868,7 +868,7 @@ private:
                 popped.state.release();
                 return {};
             }
-            attempt = st->info_.attempt;
+            attempt = st->attempt();
             keep_payload = attempt < st->max_attempts_;
         }
 
@@ -901,7 +901,7 @@ private:
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
         left_queue();  // after `started`: a snapshot never sees its place taken twice
         if (observer_ && st) [[unlikely]] {
-            observe([&](PoolObserver& o) { o.on_start(WorkerView(&s, w), st->info_); });
+            observe([&](PoolObserver& o) { o.on_start(WorkerView(&s, w), st->info()); });
         }
         if (r.stop.stop_requested()) {
             std::lock_guard lock(r.stop_mutex);  // shutdown_now() may be requesting a stop on it
@@ -1091,7 +1091,7 @@ private:
     }
 
     bool retry_wanted(const TaskStateBase& st, const std::exception_ptr& error) const noexcept {
-        if (st.info_.attempt >= st.max_attempts_) return false;
+        if (st.attempt() >= st.max_attempts_) return false;
         if (st.deadline_ns_ && now_ns() >= st.deadline_ns_) return false;
         if (!options_.retry_if) return default_retryable(error);
         try {
@@ -1103,9 +1103,7 @@ private:
     }
 
     static void prepare_retry(TaskStateBase& st, std::size_t failed_on) noexcept {
-        st.info_.attempt += 1;
-        st.info_.previous_worker = failed_on;
-        st.bounced_ = false;
+        st.next_attempt(failed_on);
     }
 
     void schedule_retry(Item&& item, unsigned failed_attempt) {
@@ -1141,7 +1139,7 @@ private:
     /// for a closed pool: the task was accepted before.
     /// Where the task went (any_worker if it was resolved instead).
     Placement repush(Item&& item, bool holding_runners_lock = false) {
-        TaskInfo info = item.state ? item.state->info_ : TaskInfo{};
+        TaskInfo info = item.state ? item.state->info() : TaskInfo{};
         item.submitted_ns = now_ns();
         try {
             const Placement where = queue_.push(std::move(item), info, workers());
@@ -1381,9 +1379,9 @@ private:
         Item item{std::move(*b), StateRef<State>(static_cast<State*>(&st)), now_ns()};
         b.reset();
         const std::size_t w = r->slot;
-        TaskContext ctx(w, st.info_.attempt, &r->stop);
+        TaskContext ctx(w, st.attempt(), &r->stop);
         if (observer_) [[unlikely]] {
-            observe([&](PoolObserver& o) { o.on_start(WorkerView(&slots_[w], w), st.info_); });
+            observe([&](PoolObserver& o) { o.on_start(WorkerView(&slots_[w], w), st.info()); });
         }
         std::exception_ptr error;
         try {
@@ -1395,7 +1393,7 @@ private:
         if (error && holds<WorkerFault>(error)) r->inline_fault = true;
         if (observer_) [[unlikely]] {
             observe([&](PoolObserver& o) {
-                o.on_finish(WorkerView(&slots_[w], w), st.info_,
+                o.on_finish(WorkerView(&slots_[w], w), st.info(),
                             error ? AttemptOutcome::failed : AttemptOutcome::completed);
             });
         }
@@ -1626,7 +1624,7 @@ private:
             s.ended_other.fetch_add(1, std::memory_order_seq_cst);
             retried_.fetch_add(1, std::memory_order_seq_cst);
             // The handler was given a copy: the original payload is intact.
-            schedule_retry(Item{std::move(item.payload), std::move(item.state), 0}, st->info_.attempt - 1);
+            schedule_retry(Item{std::move(item.payload), std::move(item.state), 0}, st->attempt() - 1);
         } else {
             st->set_flags(TaskStateBase::claimed);
             st->unlock();
@@ -2108,7 +2106,7 @@ private:
                 break;
         }
         // A retry already bumped the attempt number: report the one that ended.
-        TaskInfo info = st.info_;
+        TaskInfo info = st.info();
         if (end == AttemptEnd::retry) {
             info.attempt -= 1;
             info.previous_worker = TaskInfo::no_worker;

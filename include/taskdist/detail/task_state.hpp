@@ -257,9 +257,42 @@ public:
     /// queue entry, so that a waiter on the same pool can take it and run
     /// the task inline. Emptied by whoever starts the task first.
     void* box_ = nullptr;
-    TaskInfo info_{};
     std::int64_t timeout_ns_ = 0;   ///< run-time limit per attempt; 0: none
     std::int64_t deadline_ns_ = 0;  ///< absolute steady_clock limit; 0: none
+
+    /// The task's TaskInfo. Kept packed (a TaskInfo takes 48 bytes, packed
+    /// 28): every task in flight holds a state, and a queued million of them
+    /// is memory the submitter faults in and the workers miss on.
+    TaskInfo info() const noexcept {
+        TaskInfo i;
+        i.priority = priority_;
+        if (has_key_) i.key = key_;
+        i.submitted_at = std::chrono::steady_clock::time_point(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::nanoseconds(submitted_ns_)));
+        i.attempt = attempt_;
+        i.previous_worker = previous_worker();
+        return i;
+    }
+    void set_info(const TaskInfo& i) noexcept {
+        priority_ = i.priority;
+        has_key_ = i.key.has_value();
+        key_ = i.key.value_or(0);
+        submitted_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(i.submitted_at.time_since_epoch()).count();
+        attempt_ = i.attempt;
+        set_previous_worker(i.previous_worker);
+    }
+    unsigned attempt() const noexcept { return attempt_; }
+    /// The worker the last attempt failed on, or TaskInfo::no_worker.
+    std::size_t previous_worker() const noexcept {
+        return previous_worker_ == no_worker32 ? TaskInfo::no_worker : previous_worker_;
+    }
+    /// Before a retry: the next attempt, which should avoid `failed_on`.
+    void next_attempt(std::size_t failed_on) noexcept {
+        attempt_ += 1;
+        set_previous_worker(failed_on);
+        bounced_ = false;
+    }
+
     std::uint32_t max_attempts_ = 1;
     bool bounced_ = false;  ///< re-queued once to reach a worker other than the last one
 
@@ -290,10 +323,24 @@ private:
         if (box_ && pool_ && current_worker_link == pool_ && !is_done()) pool_->run_inline(*this);
     }
 
-    std::atomic<std::uint32_t> word_;
+    static constexpr std::uint32_t no_worker32 = static_cast<std::uint32_t>(-1);
+    void set_previous_worker(std::size_t w) noexcept {
+        // A pool of 2^32 workers is not one to avoid a worker in.
+        previous_worker_ = w < no_worker32 ? static_cast<std::uint32_t>(w) : no_worker32;
+    }
+
+    // In this order the small fields fill each other's padding (104 bytes
+    // on LP64, where a TaskInfo member alone had made it 128).
     bool has_error_ = false;  // written by the claimer before `done` is published
+    bool has_key_ = false;
+    std::atomic<std::uint32_t> word_;
+    std::uint32_t previous_worker_ = no_worker32;
     Destroy destroy_;
     std::exception_ptr error_;
+    std::int64_t submitted_ns_ = 0;
+    std::uint64_t key_ = 0;
+    int priority_ = 0;
+    unsigned attempt_ = 1;
     // Last: destroyed first, so a callback running concurrently (which then
     // finds the task claimed and returns) still sees a live word.
     std::unique_ptr<StopLinkBase> stop_link_;
