@@ -468,11 +468,16 @@ TEST_CASE("observers: a retried attempt is reported as retrying, then the next a
 TEST_CASE("observers: every attempt of a task sees its priority, key and submit time, and a retry names the "
           "worker the last attempt failed on") {
     struct Starts final : taskdist::PoolObserver {
+        void on_submit(const taskdist::TaskInfo& t) override {
+            std::lock_guard lock(mutex);
+            submitted.push_back(t);
+        }
         void on_start(const taskdist::WorkerView& w, const taskdist::TaskInfo& t) override {
             std::lock_guard lock(mutex);
             seen.emplace_back(w.index(), t);
         }
         std::mutex mutex;
+        std::vector<taskdist::TaskInfo> submitted;
         std::vector<std::pair<std::size_t, taskdist::TaskInfo>> seen;
     };
     auto starts = std::make_shared<Starts>();
@@ -519,5 +524,8 @@ TEST_CASE("observers: every attempt of a task sees its priority, key and submit 
     CHECK(second.attempt == 2u);
     CHECK(second.previous_worker == first_worker);
     CHECK(second_worker != first_worker);
-    CHECK(second.submitted_at == first.submitted_at);
+    // Exactly the time the submit was stamped with, on every attempt.
+    REQUIRE(starts->submitted.size() == 2);
+    CHECK(first.submitted_at == starts->submitted[0].submitted_at);
+    CHECK(second.submitted_at == starts->submitted[0].submitted_at);
 }

@@ -719,26 +719,65 @@ TEST_CASE("ThreadPool runs submit() and post() callables with and without a Task
         for (auto v : big) s += v;
         return s;
     });
-    // So does one aligned more strictly than the buffer; it must still be
-    // called at its own alignment.
+    // So does one aligned more strictly than the buffer (8 bytes), small as
+    // it is; it must still be called at its own alignment. Several of each,
+    // as a misplaced one could land on a good address by chance.
+    struct alignas(16) Pair {
+        double v[2];
+    };
     struct alignas(32) Wide {
         double v[4];
     };
-    auto aligned = pool.submit([w = Wide{{1, 2, 3, 4}}] {
-        return reinterpret_cast<std::uintptr_t>(&w) % alignof(Wide) == 0 ? w.v[0] + w.v[3] : -1.0;
-    });
+    std::vector<taskdist::TaskHandle<double>> aligned;
+    for (int i = 0; i < 8; ++i) {
+        aligned.push_back(pool.submit([p = Pair{{1, 2}}] {
+            return reinterpret_cast<std::uintptr_t>(&p) % alignof(Pair) == 0 ? p.v[0] + p.v[1] : -1.0;
+        }));
+        aligned.push_back(pool.submit([w = Wide{{1, 2, 3, 4}}] {
+            return reinterpret_cast<std::uintptr_t>(&w) % alignof(Wide) == 0 ? w.v[0] + w.v[3] : -1.0;
+        }));
+    }
     // A mutable callable returning a value it owns.
     auto owner = pool.submit([v = std::vector<int>{1, 2, 3}]() mutable { return std::move(v); });
 
     CHECK(await(plain) == "plain");
     CHECK(await(with_ctx) < n);
     CHECK(await(heap) == 31u * 32u / 2u);
-    CHECK(await(aligned) == 5.0);
+    for (std::size_t i = 0; i < aligned.size(); ++i) CHECK(await(aligned[i]) == (i % 2 == 0 ? 3.0 : 5.0));
     CHECK(await(owner) == std::vector<int>{1, 2, 3});
     pool.wait_idle();
     CHECK(plain_posts.load() == 100);
     CHECK(ctx_posts.load() == 100);
     CHECK(bad_ctx_index.load() == 0);
+}
+
+TEST_CASE("a Thunk constructs a callable aligned more strictly than its buffer at the callable's own alignment") {
+    // The buffer is 8-aligned; placed at 8 past a 16-aligned address, it is
+    // misaligned for a 16-aligned callable, which must go to the heap.
+    struct alignas(16) Probe {
+        explicit Probe(int* misplaced) noexcept : misplaced_(misplaced) {}
+        Probe(Probe&& o) noexcept : misplaced_(o.misplaced_) { check(); }
+        Probe(const Probe&) = delete;
+        Probe& operator=(const Probe&) = delete;
+        Probe& operator=(Probe&&) = delete;
+        ~Probe() = default;
+        void operator()(taskdist::TaskContext&, taskdist::detail::TaskStateBase*) const noexcept {}
+        void check() const noexcept {
+            if (reinterpret_cast<std::uintptr_t>(this) % alignof(Probe) != 0) ++*misplaced_;
+        }
+        int* misplaced_;
+    };
+    static_assert(alignof(taskdist::detail::Thunk) < alignof(Probe));
+    struct alignas(16) Holder {
+        char pad[alignof(taskdist::detail::Thunk)];
+        taskdist::detail::Thunk thunk;
+    };
+    int misplaced = 0;
+    Holder h{};
+    REQUIRE(reinterpret_cast<std::uintptr_t>(&h.thunk) % alignof(Probe) != 0);
+    h.thunk = taskdist::detail::Thunk(Probe(&misplaced));
+    taskdist::detail::Thunk moved(std::move(h.thunk));
+    CHECK(misplaced == 0);
 }
 
 TEST_CASE("a WorkerPool handler may return a type convertible to Result") {

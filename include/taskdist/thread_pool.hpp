@@ -57,7 +57,7 @@ template <class Dist = SharedQueue>
 class BasicThreadPool {
     using Item = detail::Job<detail::Thunk, detail::TaskStateBase>;
     using Core = detail::PoolCore<Item, Dist, detail::ThunkInvoker>;
-    static_assert(sizeof(Item) <= 64, "taskdist: a queued callable should fit one cache line (see Thunk)");
+    static_assert(sizeof(Item) <= 64, "taskdist: a queued callable should take no more than a cache line's 64 bytes (see Thunk)");
     static_assert(DistributorFor<Dist, Item>,
                   "taskdist::BasicThreadPool: the template argument must model taskdist::Distributor");
 

@@ -261,7 +261,7 @@ public:
     std::int64_t deadline_ns_ = 0;  ///< absolute steady_clock limit; 0: none
 
     /// The task's TaskInfo. Kept packed (a TaskInfo takes 48 bytes, packed
-    /// 28): every task in flight holds a state, and a queued million of them
+    /// 29): every task in flight holds a state, and a queued million of them
     /// is memory the submitter faults in and the workers miss on.
     TaskInfo info() const noexcept {
         TaskInfo i;
@@ -333,6 +333,13 @@ private:
     // on LP64, where a TaskInfo member alone had made it 128).
     bool has_error_ = false;  // written by the claimer before `done` is published
     bool has_key_ = false;
+
+protected:
+    /// TaskState<R>'s: here, it fills a byte of padding; after the value it
+    /// would cost 8 (TaskState<std::shared_ptr<T>> 128 bytes, not 120).
+    bool has_value_ = false;
+
+private:
     std::atomic<std::uint32_t> word_;
     std::uint32_t previous_worker_ = no_worker32;
     Destroy destroy_;
@@ -388,7 +395,6 @@ private:
     };
     using Storage = std::conditional_t<std::is_void_v<R>, Empty, Bytes>;
     [[no_unique_address]] Storage storage_;
-    bool has_value_ = false;
 };
 
 /// The state of a task submitted from one of its own pool's workers: it

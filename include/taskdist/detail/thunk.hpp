@@ -18,8 +18,9 @@ namespace taskdist::detail {
 /// a lambda capturing a few values); larger ones go to the heap.
 /// std::function would force copyability and allocate more often.
 /// 40 bytes at 8-byte alignment make the queued Job (Thunk, state, submit
-/// time) one cache line: every task crosses cores in the queue, and at 48
-/// bytes and max_align_t it took 80.
+/// time) 64 bytes, a cache line's worth (not aligned to one: queue slots are
+/// packed): every task crosses cores in the queue, and at 48 bytes and
+/// max_align_t it took 80.
 class Thunk {
 public:
     static constexpr std::size_t inline_size = 40;
