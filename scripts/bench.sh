@@ -20,15 +20,13 @@ mkdir -p build/bench/out
 # spells, seconds long, in which every backend runs 2-3x slower; run each
 # backend's repetitions back to back and a spell lands on one backend's
 # median and skews the ratios between them.
-build/bench/bench/taskdist_bench --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
-    --benchmark_report_aggregates_only=false \
-    --benchmark_out=build/bench/out/results.json --benchmark_out_format=json "$@"
+runs=(--benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true
+      --benchmark_report_aggregates_only=false --benchmark_out_format=json)
+build/bench/bench/taskdist_bench "${runs[@]}" --benchmark_out=build/bench/out/results.json "$@"
 # R1 (Redis) when built: it starts its own redis-server.
 redis_json=""
 if cmake --build build/bench --target taskdist_redis_bench -j"$(nproc)" 2>/dev/null && [ -x build/bench/bench/taskdist_redis_bench ]; then
-    build/bench/bench/taskdist_redis_bench --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
-        --benchmark_report_aggregates_only=false \
-        --benchmark_out=build/bench/out/redis.json --benchmark_out_format=json "$@" || true
+    build/bench/bench/taskdist_redis_bench "${runs[@]}" --benchmark_out=build/bench/out/redis.json "$@" || true
     redis_json=build/bench/out/redis.json
 fi
 python3 scripts/bench_report.py build/bench/out/results.json docs/performance.md docs/performance.svg $redis_json

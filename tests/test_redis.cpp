@@ -17,8 +17,10 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -786,12 +788,10 @@ TEST_CASE("redis: three worker processes, one killed with SIGKILL while it holds
             // Gone if p1's lease ran out meanwhile and another worker took
             // the entry over and finished it.
             if (e.size() != 1) continue;
-            const auto fields = e[0][1];
-            for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
-                if (fields[f].str() != "id") continue;
-                const std::string value(fields[f + 1].str().substr(1));  // "t<i>" carries value i
-                if (c.command({"HEXISTS", "test:started:p1", value}).integer() == 1) held_started.insert(value);
-            }
+            const std::optional<std::string_view> id = rd::field(e[0][1], "id");
+            REQUIRE(id);
+            const std::string value(id->substr(1));  // "t<i>" carries value i
+            if (c.command({"HEXISTS", "test:started:p1", value}).integer() == 1) held_started.insert(value);
         }
         if (held_started.empty()) {
             ::kill(workers[0], SIGCONT);

@@ -43,15 +43,7 @@ struct Job {
     std::int64_t submitted_ns;
 };
 
-inline std::int64_t now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
-inline std::chrono::steady_clock::time_point to_time_point(std::int64_t ns) noexcept {
-    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
-}
+inline std::int64_t now_ns() noexcept { return to_ns(std::chrono::steady_clock::now()); }
 
 /// The pool whose worker the current thread is, if any: lets calls that
 /// would wait for themselves fail with WouldDeadlock instead of hanging.
@@ -244,7 +236,7 @@ public:
             st->set_info(info);
             const auto timeout = opts.timeout.count() > 0 ? opts.timeout : options_.default_timeout;
             st->timeout_ns_ = timeout.count();
-            st->deadline_ns_ = opts.deadline ? std::max<std::int64_t>(1, opts.deadline->time_since_epoch().count()) : 0;
+            st->deadline_ns_ = opts.deadline ? std::max<std::int64_t>(1, to_ns(*opts.deadline)) : 0;
             st->max_attempts_ = attempts_for(opts);
         }
         // A post() with a state has no handle: hold it while we still use it.
@@ -1081,7 +1073,7 @@ private:
             if (!st.try_replace(w, next)) continue;
             if (fired) r.timeout_fired.store(false, std::memory_order_relaxed);
             if (retry) {
-                prepare_retry(st, r.slot);
+                st.next_attempt(r.slot);
                 return AttemptEnd::retry;
             }
             if (!e) return AttemptEnd::won;
@@ -1100,10 +1092,6 @@ private:
             print_task_error("PoolOptions::retry_if threw; not retrying", std::current_exception());
             return false;
         }
-    }
-
-    static void prepare_retry(TaskStateBase& st, std::size_t failed_on) noexcept {
-        st.next_attempt(failed_on);
     }
 
     void schedule_retry(Item&& item, unsigned failed_attempt) {
@@ -1619,7 +1607,7 @@ private:
             item.state.release();
         } else if (retry_pending && Invoker::payload_survives_call &&
                    retry_wanted(*st, std::make_exception_ptr(TaskTimeout{}))) {
-            prepare_retry(*st, w);
+            st->next_attempt(w);
             st->unlock();
             s.ended_other.fetch_add(1, std::memory_order_seq_cst);
             retried_.fetch_add(1, std::memory_order_seq_cst);

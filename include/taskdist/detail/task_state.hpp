@@ -24,6 +24,14 @@ namespace taskdist::detail {
 class TaskStateBase;
 class PoolLink;
 
+/// steady_clock time as the pool stores it (nanoseconds since its epoch), and back.
+inline std::int64_t to_ns(std::chrono::steady_clock::time_point t) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+inline std::chrono::steady_clock::time_point to_time_point(std::int64_t ns) noexcept {
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
+}
+
 /// The pool whose worker this thread is, if any (see PoolLink::run_inline).
 inline thread_local PoolLink* current_worker_link = nullptr;
 
@@ -267,8 +275,7 @@ public:
         TaskInfo i;
         i.priority = priority_;
         if (has_key_) i.key = key_;
-        i.submitted_at = std::chrono::steady_clock::time_point(
-            std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::nanoseconds(submitted_ns_)));
+        i.submitted_at = to_time_point(submitted_ns_);
         i.attempt = attempt_;
         i.previous_worker = previous_worker();
         return i;
@@ -277,7 +284,7 @@ public:
         priority_ = i.priority;
         has_key_ = i.key.has_value();
         key_ = i.key.value_or(0);
-        submitted_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(i.submitted_at.time_since_epoch()).count();
+        submitted_ns_ = to_ns(i.submitted_at);
         attempt_ = i.attempt;
         set_previous_worker(i.previous_worker);
     }
