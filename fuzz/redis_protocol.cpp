@@ -5,8 +5,9 @@
 // Input: the first byte picks the reader by its low two bits, the rest is
 // its input:
 //   'd' (0)  detail::split_done: "<status>\n<body>"
-//   'e' (1)  decode_envelope: lines; the first is the queue name, the rest
-//            the entry's flat field/value list. A line "\x01" is a nil
+//   'e' (1)  decode_envelope: parts split at "\x1e" (not at newlines: an
+//            envelope holds them); the first is the queue name, the rest
+//            the entry's flat field/value list. A part "\x01" is a nil
 //            element, "\x02..." an integer, anything else a bulk string.
 //            The list reaches decode_envelope as a real hiredis reply.
 //   'r' (2)  parse_reply_record: "<status> <id length>\n<task id><body>"
@@ -14,7 +15,8 @@
 //
 // Checks: decode_envelope throws DecodeError and nothing else, and what it
 // accepts is well formed (id, reply list of this queue, timeout in range)
-// and survives being queued again the way the submit script writes it;
+// and survives being queued again the way a client writes it;
+// envelope_address throws nothing, and names an accepted envelope's client;
 // ReplyView's accessors fail with RedisError only; a reply or done record
 // that reads is rebuilt from its parts, one that does not is truly
 // malformed; status names and parse_status agree.
@@ -99,13 +101,19 @@ bool same(const tr::Envelope& a, const tr::Envelope& b) {
 }
 
 void check_envelope(std::string_view input) {
-    std::vector<std::string_view> lines = fuzz::split(input, '\n');
+    std::vector<std::string_view> lines = fuzz::split(input, '\x1e');
     const std::string_view queue = lines.empty() ? std::string_view() : lines.front();
     if (!lines.empty()) lines.erase(lines.begin());
     const tr::Keys keys(queue);
     const tr::Reply fields = make_array(lines);
     check_accessors(fields);
 
+    tr::EnvelopeAddress to;
+    try {
+        to = tr::envelope_address(fields.view());
+    } catch (const std::exception& err) {
+        fuzz::fail("envelope_address threw", err.what());
+    }
     tr::Envelope e;
     try {
         e = tr::decode_envelope(fields.view(), keys);
@@ -118,10 +126,12 @@ void check_envelope(std::string_view input) {
                  "accepted a reply key outside this queue", e.reply);
     fuzz::expect(e.timeout_ms >= 0 && e.timeout_ms <= tr::max_timeout_ms, "accepted a timeout out of range");
 
-    // Queued again, field for field as scripts::submit writes an entry.
-    const std::string timeout = std::to_string(e.timeout_ms);
-    const tr::Reply requeued = make_array({"v", tr::format_version, "id", e.task_id, "reply", e.reply, "timeout", timeout,
-                                           "keep", e.keep ? "1" : "0", "body", e.body});
+    fuzz::expect(to.task_id == e.task_id && to.reply == e.reply && to.keep == e.keep,
+                 "envelope_address disagrees with an envelope that decoded");
+
+    // Queued again, as a client writes an entry.
+    const std::string packed = tr::pack_envelope(e.task_id, e.reply, e.timeout_ms, e.keep, e.body);
+    const tr::Reply requeued = make_array({tr::envelope_field, packed});
     tr::Envelope again;
     try {
         again = tr::decode_envelope(requeued.view(), keys);

@@ -362,18 +362,21 @@ TEST_CASE("redis: corrupt messages are dead-lettered with their reason and the w
     rd::Connection c(server.endpoint());
     const rd::Keys keys("q");
     const std::string reply = keys.reply(client.client_id());
+    const std::string future = "3" + rd::pack_envelope("x", reply, 0, false, "12345678").substr(1);
     c.command({"XADD", keys.stream(1), "*", "garbage", "yes"});                                         // no version
-    c.command({"XADD", keys.stream(1), "*", "v", "9", "id", "x", "reply", reply, "body", "12345678"});  // future format
-    c.command({"XADD", keys.stream(1), "*", "v", "1", "id", "short", "reply", reply, "body", "abc"});   // 3 bytes, not 8
+    c.command({"XADD", keys.stream(1), "*", "v", "1", "id", "x", "reply", reply, "body", "12345678"});  // format 1
+    c.command({"XADD", keys.stream(1), "*", "t", future});                                              // a later format
+    c.command({"XADD", keys.stream(1), "*", "t", "2 5 99 0 0\nshort12345678"});                        // lengths past the end
+    c.command({"XADD", keys.stream(1), "*", "t", rd::pack_envelope("short", reply, 0, false, "abc")});  // 3 bytes, not 8
     auto after = client.submit(2);
     REQUIRE(after.wait_for(patience));
     CHECK(after.get() == -2);
 
-    // All three reach the dead-letter stream, each with a reason.
+    // All five reach the dead-letter stream, each with a reason.
     std::string reasons;
-    for (int i = 0; i < 500 && stream_length(c, keys.dead()) < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && stream_length(c, keys.dead()) < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     rd::Reply dead = c.command({"XRANGE", keys.dead(), "-", "+"});
-    REQUIRE(dead.size() == 3);
+    REQUIRE(dead.size() == 5);
     for (std::size_t i = 0; i < dead.size(); ++i) {
         const auto reason = rd::field(dead[i][1], "reason");
         REQUIRE(reason.has_value());
@@ -381,11 +384,59 @@ TEST_CASE("redis: corrupt messages are dead-lettered with their reason and the w
     }
     INFO(reasons);
     CHECK(reasons.find("no format version") != std::string::npos);
-    CHECK(reasons.find("format version '9'") != std::string::npos);
+    CHECK(reasons.find("format version '1'") != std::string::npos);
+    CHECK(reasons.find("format version '3'") != std::string::npos);
+    CHECK(reasons.find("claims more than its 13 bytes") != std::string::npos);
     CHECK(reasons.find("expected 8 bytes") != std::string::npos);
     w.stop();  // counters are bumped after the script: read them once stopped
-    CHECK(w.worker().counters().dead_lettered == 3);
+    CHECK(w.worker().counters().dead_lettered == 5);
     for (int p = 0; p < 3; ++p) CHECK(stream_length(c, keys.stream(p)) == 0);
+}
+
+TEST_CASE("redis: the envelope is one field that reads back exactly, and a dead-lettered entry's client is found "
+          "in it (or in a format 1 entry's own fields)") {
+    RedisServer server;
+    rd::Connection c(server.endpoint());
+    const rd::Keys keys("q");
+    const std::string reply = keys.reply("c 1");
+    const std::string id = "a b\n7";                // spaces and a newline: lengths, not separators, bound the parts
+    const std::string body("\n2 1 1 0 0\n\0x", 12);  // looks like a header
+    c.command({"XADD", "s", "*", "t", rd::pack_envelope(id, reply, 1500, true, body)});
+    c.command({"XADD", "s", "*", "v", "1", "id", "old", "reply", reply, "keep", "0", "body", "x"});
+    const rd::Reply entries = c.command({"XRANGE", "s", "-", "+"});
+    REQUIRE(entries.size() == 2);
+    REQUIRE(entries[0][1].size() == 2);
+
+    const rd::EnvelopeView e = rd::view_envelope(entries[0][1], keys);
+    CHECK(std::string(e.task_id) == id);
+    CHECK(std::string(e.reply) == reply);
+    CHECK(e.timeout_ms == 1500);
+    CHECK(e.keep);
+    CHECK(std::string(e.body) == body);
+    const rd::EnvelopeAddress now = rd::envelope_address(entries[0][1]);
+    CHECK((now.task_id == id && now.reply == reply && now.keep));
+    const rd::EnvelopeAddress old = rd::envelope_address(entries[1][1]);
+    CHECK((old.task_id == "old" && old.reply == reply && !old.keep));
+    CHECK_THROWS_WITH(rd::view_envelope(entries[1][1], keys), Catch::Contains("format version '1', this worker reads '2'"));
+    CHECK_THROWS_WITH(rd::view_envelope(entries[0][1], rd::Keys("other")), Catch::Contains("is not one of this queue's"));
+}
+
+TEST_CASE("redis: a task its worker cannot decode is dead-lettered, and its caller is told why") {
+    RedisServer server;
+    Serving<std::int64_t, std::int64_t> w([](std::int64_t x) { return x; }, worker_options(server, "w"));
+    rd::Client<std::string, std::int64_t> client(client_options(server));  // sends strings where 8-byte integers are read
+    auto generated = client.submit("abc");
+    auto chosen = client.submit("abcd", {.id = "mine"});
+    for (auto* h : {&generated, &chosen}) {
+        REQUIRE(h->wait_for(patience));
+        try {
+            (void)h->get();
+            FAIL("expected DeadLettered");
+        } catch (const rd::DeadLettered& e) {
+            CHECK(std::string(e.what()).find("cannot decode") != std::string::npos);
+            CHECK(std::string(e.what()).find("expected 8 bytes") != std::string::npos);
+        }
+    }
 }
 
 TEST_CASE("redis: a task whose workers keep dying is dead-lettered after max_deliveries and its caller gets "
@@ -495,6 +546,58 @@ TEST_CASE("redis: a worker stopping cleanly hands back what it took but never st
     }
     CHECK(second_runs.load() == 3);  // no lease wait: handed back, not abandoned
     CHECK(second.worker().counters().reclaimed == 0);
+}
+
+TEST_CASE("redis: a result on its way to Redis takes no slot: the worker reads on while results cannot be "
+          "delivered, until `slots` of them wait") {
+    RedisServer server;
+    rd::Connection c(server.endpoint());
+    const rd::Keys keys("q");
+    rd::ensure_groups(c, keys, 3);
+    // Every completion script fails (WRONGTYPE) while this reply list is a string.
+    const std::string blocked = keys.reply("blocked");
+    c.command({"SET", blocked, "not a list"});
+    const auto queue = [&](std::int64_t v) {
+        c.command({"XADD", keys.stream(1), "*", "t",
+                   rd::pack_envelope("t" + std::to_string(v), blocked, 0, false, rd::Codec<std::int64_t>::encode(v))});
+    };
+    Gate gate;
+    std::atomic<int> runs{0};
+    auto o = worker_options(server, "w", 2);
+    o.slots = 2;
+    Serving<std::int64_t, std::int64_t> w(
+        [&](std::int64_t x) {
+            runs.fetch_add(1);
+            if (x == 2) gate.wait();
+            return x;
+        },
+        o);
+    const auto open = gate.open_on_exit();
+    const auto runs_reach = [&](int n) {
+        for (int i = 0; i < 6000 && runs.load() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return runs.load() >= n;
+    };
+    queue(1);
+    REQUIRE(runs_reach(1));  // 1 finishes; its result cannot be delivered
+    queue(2);
+    REQUIRE(runs_reach(2));  // 2 runs and blocks
+    queue(3);
+    REQUIRE(runs_reach(3));  // 2 holds one slot, 1's result none: 3 is read
+    // 3 finishes: two results wait, as many as there are slots, so 4 stays
+    // in the stream (the pause gives a wrong read six rounds of the loop).
+    queue(4);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(runs.load() == 3);
+    CHECK(w.worker().counters().taken == 3);
+
+    gate.open();
+    c.command({"DEL", blocked});
+    REQUIRE(runs_reach(4));
+    for (int i = 0; i < 6000 && c.command({"LLEN", blocked}).integer() < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(c.command({"LLEN", blocked}).integer() == 4);
+    w.stop();
+    CHECK(w.worker().counters().completed == 4);
+    CHECK(w.worker().counters().redis_errors >= 1);
 }
 
 TEST_CASE("redis: with the server gone, submit throws RedisError and workers keep retrying; when it is back, "
@@ -788,9 +891,9 @@ TEST_CASE("redis: three worker processes, one killed with SIGKILL while it holds
             // Gone if p1's lease ran out meanwhile and another worker took
             // the entry over and finished it.
             if (e.size() != 1) continue;
-            const std::optional<std::string_view> id = rd::field(e[0][1], "id");
-            REQUIRE(id);
-            const std::string value(id->substr(1));  // "t<i>" carries value i
+            const std::string id = rd::envelope_address(e[0][1]).task_id;
+            REQUIRE(!id.empty());
+            const std::string value = id.substr(1);  // "t<i>" carries value i
             if (c.command({"HEXISTS", "test:started:p1", value}).integer() == 1) held_started.insert(value);
         }
         if (held_started.empty()) {

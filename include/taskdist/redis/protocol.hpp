@@ -11,8 +11,12 @@
 //   done:<task id> the first result, for duplicates submitted later
 //   waiters:<task id> reply lists of duplicates submitted while it runs
 // The last three exist only for tasks submitted with an id of the caller's
-// (the envelope's "keep" field): a generated id is never submitted twice, and
+// (the envelope's keep flag): a generated id is never submitted twice, and
 // the ownership check at completion already lets one result through.
+// A task's entry has one field, "t", holding the whole envelope:
+//   "<format version> <id length> <reply length> <timeout ms> <keep>\n<task id><reply list><body>"
+// (one field, not one per part: the server's time per entry grows with its
+// field count, in XADD, in XREADGROUP and in the reply it writes).
 //   reply:<client> each client's reply list: one record per result,
 //                  "<status> <id length>\n<task id><body>" (a list, not a
 //                  stream: one reader, so RPUSH, LRANGE and LTRIM do the job
@@ -36,7 +40,11 @@
 namespace taskdist::redis {
 
 /// The envelope's format version; a worker dead-letters any other.
-inline constexpr std::string_view format_version = "1";
+/// Version 1 spread the envelope over six fields (v, id, reply, timeout,
+/// keep, body).
+inline constexpr std::string_view format_version = "2";
+/// The one field of a task's stream entry.
+inline constexpr std::string_view envelope_field = "t";
 inline constexpr std::string_view group_name = "workers";
 
 struct Keys {
@@ -50,7 +58,7 @@ struct Keys {
     std::string reply(std::string_view client) const { return prefix + "reply:" + std::string(client); }
 };
 
-/// A queued task as it travels: the fields of one stream entry.
+/// A queued task as it travels: the parts of its entry's envelope.
 struct Envelope {
     std::string task_id;
     std::string reply;  ///< the submitting client's reply list
@@ -109,51 +117,130 @@ struct EnvelopeView {
     bool keep = true;
 };
 
-/// Reads an envelope out of entry fields; throws DecodeError saying what is
-/// wrong. Of a field given twice, the first counts (as field() reads it).
+/// Appends the value of a task entry's envelope field, as view_envelope reads it.
+inline void append_envelope(std::string& out, std::string_view task_id, std::string_view reply, std::int64_t timeout_ms,
+                            bool keep, std::string_view body) {
+    out.reserve(out.size() + 64 + task_id.size() + reply.size() + body.size());  // 64: the header's numbers
+    const auto put = [&out](auto n) {
+        char digits[24];  // any 64-bit number
+        out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr).push_back(' ');
+    };
+    out.append(format_version).push_back(' ');
+    put(task_id.size());
+    put(reply.size());
+    put(timeout_ms);
+    out.append(1, keep ? '1' : '0').append(1, '\n').append(task_id).append(reply).append(body);
+}
+
+inline std::string pack_envelope(std::string_view task_id, std::string_view reply, std::int64_t timeout_ms, bool keep,
+                                 std::string_view body) {
+    std::string out;
+    append_envelope(out, task_id, reply, timeout_ms, keep, body);
+    return out;
+}
+
+namespace detail {
+
+/// Splits an envelope value into its parts, checking only its layout (not
+/// the reply list or the timeout's range); throws DecodeError.
+inline EnvelopeView split_envelope(std::string_view packed) {
+    const std::size_t space = packed.find(' ');
+    if (space == std::string_view::npos) throw DecodeError("no format version in the envelope");
+    if (packed.substr(0, space) != format_version) {
+        throw DecodeError("format version '" + std::string(packed.substr(0, space)) + "', this worker reads '" +
+                          std::string(format_version) + "'");
+    }
+    const std::size_t nl = packed.find('\n', space);
+    if (nl == std::string_view::npos) throw DecodeError("no end to the envelope's header");
+    const std::string_view head = packed.substr(space + 1, nl - space - 1);
+    const char* at = head.data();
+    const char* const end = head.data() + head.size();
+    // Each number is digits then a space; from_chars alone would take a sign.
+    const auto number = [&](auto& n, const char* what) {
+        const auto [stop, ec] = std::from_chars(at, end, n);
+        if (ec != std::errc{} || at == end || *at == '-' || stop == end || *stop != ' ') {
+            throw DecodeError("bad " + std::string(what) + " in the envelope's header '" + std::string(head) + "'");
+        }
+        at = stop + 1;
+    };
+    std::size_t id_len = 0, reply_len = 0;
+    EnvelopeView e;
+    number(id_len, "id length");
+    number(reply_len, "reply length");
+    number(e.timeout_ms, "timeout");
+    if (end - at != 1 || (*at != '0' && *at != '1')) {
+        throw DecodeError("bad keep flag in the envelope's header '" + std::string(head) + "'");
+    }
+    e.keep = *at == '1';
+    const std::string_view rest = packed.substr(nl + 1);
+    if (id_len > rest.size() || reply_len > rest.size() - id_len) {
+        throw DecodeError("the envelope's header '" + std::string(head) + "' claims more than its " +
+                          std::to_string(rest.size()) + " bytes");
+    }
+    e.task_id = rest.substr(0, id_len);
+    e.reply = rest.substr(id_len, reply_len);
+    e.body = rest.substr(id_len + reply_len);
+    return e;
+}
+
+} // namespace detail
+
+/// Reads the envelope out of a task entry's fields; throws DecodeError
+/// saying what is wrong. Of a field given twice, the first counts (as
+/// field() reads it).
 template <class Fields>
 EnvelopeView view_envelope(const Fields& fields, const Keys& keys) {
-    std::optional<std::string_view> v, id, reply, body, timeout, keep;
-    // One pass over the fields, not one per name: a worker reads every entry.
-    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
-        if (fields[i].type() != REDIS_REPLY_STRING || fields[i + 1].type() != REDIS_REPLY_STRING) continue;
-        const std::string_view name = fields[i].str();
-        std::optional<std::string_view>* slot = name == "v"         ? &v
-                                                : name == "id"      ? &id
-                                                : name == "reply"   ? &reply
-                                                : name == "body"    ? &body
-                                                : name == "timeout" ? &timeout
-                                                : name == "keep"    ? &keep
-                                                                    : nullptr;
-        if (slot && !*slot) *slot = fields[i + 1].str();
+    const std::optional<std::string_view> packed = field(fields, envelope_field);
+    if (!packed) {
+        // Format 1 named its version in a field of its own.
+        if (const auto v = field(fields, "v")) {
+            throw DecodeError("format version '" + std::string(*v) + "', this worker reads '" + std::string(format_version) + "'");
+        }
+        throw DecodeError("no format version: no envelope field '" + std::string(envelope_field) + "'");
     }
-    if (!v) throw DecodeError("no format version field 'v'");
-    if (*v != format_version) {
-        throw DecodeError("format version '" + std::string(*v) + "', this worker reads '" + std::string(format_version) + "'");
-    }
-    EnvelopeView e;
-    if (!id || id->empty()) throw DecodeError("no task id");
-    if (!reply || reply->empty()) throw DecodeError("no reply key");
+    const EnvelopeView e = detail::split_envelope(*packed);
+    if (e.task_id.empty()) throw DecodeError("no task id");
     // Results are written only to this queue's reply lists, never to a key
     // a message names at will (a key of another type would fail the script).
     constexpr std::string_view list = "reply:";
-    if (reply->size() <= keys.prefix.size() + list.size() || !reply->starts_with(keys.prefix) ||
-        reply->substr(keys.prefix.size(), list.size()) != list) {
-        throw DecodeError("reply key '" + std::string(*reply) + "' is not one of this queue's");
+    if (e.reply.size() <= keys.prefix.size() + list.size() || !e.reply.starts_with(keys.prefix) ||
+        e.reply.substr(keys.prefix.size(), list.size()) != list) {
+        throw DecodeError("reply key '" + std::string(e.reply) + "' is not one of this queue's");
     }
-    if (!body) throw DecodeError("no body");
-    e.task_id = *id;
-    e.reply = *reply;
-    e.body = *body;
-    if (keep) e.keep = *keep != "0";
-    if (timeout) {
-        auto [end, ec] = std::from_chars(timeout->data(), timeout->data() + timeout->size(), e.timeout_ms);
-        if (ec != std::errc{} || end != timeout->data() + timeout->size() || e.timeout_ms < 0 ||
-            e.timeout_ms > max_timeout_ms) {
-            throw DecodeError("bad timeout '" + std::string(*timeout) + "'");
-        }
+    if (e.timeout_ms < 0 || e.timeout_ms > max_timeout_ms) {
+        throw DecodeError("bad timeout '" + std::to_string(e.timeout_ms) + "'");
     }
     return e;
+}
+
+/// Whom to tell that an entry was dead-lettered: its task id, reply list
+/// and keep flag, read from whatever part of the envelope is readable (a
+/// format 1 entry's own fields too, so that its client hears of it); an
+/// empty id or reply when there is none.
+struct EnvelopeAddress {
+    std::string task_id;
+    std::string reply;
+    bool keep = true;
+};
+
+template <class Fields>
+EnvelopeAddress envelope_address(const Fields& fields) {
+    EnvelopeAddress a;
+    if (const auto packed = field(fields, envelope_field)) {
+        try {
+            const EnvelopeView e = detail::split_envelope(*packed);
+            a.task_id = std::string(e.task_id);
+            a.reply = std::string(e.reply);
+            a.keep = e.keep;
+        } catch (const DecodeError&) {
+            // Not even the layout reads: nobody can be told.
+        }
+        return a;
+    }
+    if (const auto id = field(fields, "id")) a.task_id = std::string(*id);
+    if (const auto reply = field(fields, "reply")) a.reply = std::string(*reply);
+    if (const auto keep = field(fields, "keep")) a.keep = *keep != "0";
+    return a;
 }
 
 /// As view_envelope, the strings copied.
@@ -263,20 +350,20 @@ private:
 // Queues tasks, each unless its id was seen before (within the records'
 // TTL). One call takes a batch: Lua calls cost more than the commands in them.
 // KEYS: per task, its stream, idempotency, done and waiters keys. ARGV: ttl
-// ms, reply list, format version, then per task its id, timeout ms, body
-// and keep ("1": a caller's id, recorded for idempotency; "0": generated, not
+// ms, reply list, then per task its id, envelope (the entry's one field) and
+// keep ("1": a caller's id, recorded for idempotency; "0": generated, not
 // recorded). Returns per task three values: 1 and the entry id when queued
 // now; for a duplicate 0, the entry id it was queued as (or "" if only its
 // result is left), and its done record (nil while it runs: this client's
 // reply list then joins its waiters, and gets the result too).
 // Tasks with generated ids need none of this: the client XADDs their
-// entries itself, with these same fields, and no script runs per task.
+// entries itself, the same way, and no script runs per task.
 inline const Script& submit() {
     static const Script s(R"lua(
 local out = {}
 for t = 0, #KEYS / 4 - 1 do
   local stream, idem, done, waiters = KEYS[4 * t + 1], KEYS[4 * t + 2], KEYS[4 * t + 3], KEYS[4 * t + 4]
-  local id, timeout, body, keep = ARGV[4 * t + 4], ARGV[4 * t + 5], ARGV[4 * t + 6], ARGV[4 * t + 7]
+  local id, envelope, keep = ARGV[3 * t + 3], ARGV[3 * t + 4], ARGV[3 * t + 5]
   local result, seen = false, false
   if keep == '1' then
     result = redis.call('GET', done)
@@ -289,8 +376,7 @@ for t = 0, #KEYS / 4 - 1 do
     redis.call('PEXPIRE', waiters, ARGV[1])
     table.insert(out, 0); table.insert(out, seen); table.insert(out, false)
   else
-    local entry = redis.call('XADD', stream, '*', 'v', ARGV[3], 'id', id, 'reply', ARGV[2], 'timeout', timeout,
-                             'keep', keep, 'body', body)
+    local entry = redis.call('XADD', stream, '*', 't', envelope)
     if keep == '1' then redis.call('SET', idem, entry, 'PX', ARGV[1]) end
     table.insert(out, 1); table.insert(out, entry); table.insert(out, false)
   end
@@ -476,21 +562,18 @@ return kept
 // Moves an entry this consumer holds to the dead-letter stream, and tells the
 // clients waiting for it, if the entry named them. KEYS: stream, dead stream,
 // reply list or "", done key or "", waiters key or "". ARGV: group,
-// consumer, entry id, reason, ttl ms, then the entry's original field/value
-// pairs. Returns 1, or 0 if not ours.
+// consumer, entry id, reason, ttl ms, task id or "", keep ("0": a generated
+// id, no result recorded), then the entry's original field/value pairs.
+// Returns 1, or 0 if not ours.
 inline const Script& dead_letter() {
     static const Script s(std::string(settle_lua) + R"lua(
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
 if #p == 0 then return 0 end
-redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3], 'stream', KEYS[1], 'reason', ARGV[4], unpack(ARGV, 6))
-local id, keep = '', '1'
-for i = 6, #ARGV - 1, 2 do
-  if ARGV[i] == 'id' then id = ARGV[i + 1] end
-  if ARGV[i] == 'keep' then keep = ARGV[i + 1] end
-end
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3], 'stream', KEYS[1], 'reason', ARGV[4], unpack(ARGV, 8))
+local id = ARGV[6]
 if KEYS[3] ~= '' then
   local rec = record('dead', id, ARGV[4])
-  if keep ~= '0' then
+  if ARGV[7] ~= '0' then
     rec = settle(KEYS[4], KEYS[5], KEYS[3], id, 'dead', ARGV[4], ARGV[5], function(r, x) redis.call('RPUSH', r, x) end)
   end
   redis.call('RPUSH', KEYS[3], rec)

@@ -61,8 +61,12 @@ struct WorkerOptions {
     /// This worker's name in the group; empty: "<host>-<pid>". Must be unique
     /// among live workers of the queue.
     std::string consumer = {};
-    /// Tasks held at once; 0: the local pool's worker count (nothing waits
-    /// in this process while another worker could run it). When the worker
+    /// Tasks waiting or running in this process at once; 0: the local pool's
+    /// worker count (nothing waits here while another worker could run it).
+    /// A finished task whose result the completer has not yet delivered takes
+    /// no slot (the threads work on during that round trip), but at most
+    /// this many such results wait; for tasks much shorter than a round trip
+    /// to Redis, more slots keep the threads busy. When the worker
     /// is idle, its one blocking read over all levels may take this many
     /// from each level; those wait in the local pool. So may a read when a
     /// level above the one it last took tasks from has filled since: it takes
@@ -289,6 +293,11 @@ private:
         int expected = InFlight::running;
         if (!c.job->phase.compare_exchange_strong(expected, InFlight::done)) return;
         {
+            std::lock_guard lock(held_mutex_);
+            ++finishing_;
+        }
+        slot_cv_.notify_all();  // the loop may be waiting for a slot
+        {
             std::lock_guard lock(done_mutex_);
             done_queue_.push_back(std::move(c));
         }
@@ -470,7 +479,15 @@ private:
 
     std::size_t free_slots() const {
         std::lock_guard lock(held_mutex_);
-        return held_.size() >= slots_ ? 0 : slots_ - held_.size();
+        return free_locked();
+    }
+
+    /// Under held_mutex_. A finished task's result on its way to Redis takes
+    /// no slot (the threads work on during the completer's round trip), but
+    /// no more than `slots_` such results wait at once.
+    std::size_t free_locked() const {
+        const std::size_t here = held_.size() - finishing_;
+        return here >= slots_ || finishing_ >= slots_ ? 0 : slots_ - here;
     }
 
     void hold(const Job& job) {
@@ -479,9 +496,11 @@ private:
         if (added && job->envelope.timeout_ms > 0) ++timed_;
     }
 
-    /// Under held_mutex_.
-    void unhold(const Job& job) {
-        if (held_.erase(slot_key(job->priority, job->entry)) && job->envelope.timeout_ms > 0) --timed_;
+    /// Under held_mutex_; false if it was not held.
+    bool unhold(const Job& job) {
+        if (!held_.erase(slot_key(job->priority, job->entry))) return false;
+        if (job->envelope.timeout_ms > 0) --timed_;
+        return true;
     }
 
     void release(const Job& job) {
@@ -495,14 +514,16 @@ private:
     void release(const std::vector<Completion>& batch) {
         {
             std::lock_guard lock(held_mutex_);
-            for (const Completion& c : batch) unhold(c.job);
+            for (const Completion& c : batch) {
+                if (unhold(c.job)) --finishing_;  // each went through finish()
+            }
         }
         slot_cv_.notify_all();
     }
 
     void wait_for_slot(std::chrono::milliseconds most) {
         std::unique_lock lock(held_mutex_);
-        slot_cv_.wait_for(lock, most, [&] { return held_.size() < slots_; });
+        slot_cv_.wait_for(lock, most, [&] { return free_locked() > 0; });
     }
 
     std::vector<Job> held_jobs() const {
@@ -714,24 +735,23 @@ private:
     }
 
     void dead_letter(int priority, const std::string& entry, const Reply::View& fields, const std::string& reason) {
-        std::string reply, task_id;
         std::vector<std::string> flat;
         for (std::size_t i = 0; i < fields.size(); ++i) {
             flat.emplace_back(fields[i].type() == REDIS_REPLY_STRING ? fields[i].str() : std::string_view());
         }
+        EnvelopeAddress to = envelope_address(fields);
+        const std::string& task_id = to.task_id;
+        std::string& reply = to.reply;
         // Tell a client only through one of this queue's reply lists.
         const std::string reply_prefix = keys_.prefix + "reply:";
-        if (auto r = field(fields, "reply"); r && r->size() > reply_prefix.size() && r->substr(0, reply_prefix.size()) == reply_prefix) {
-            reply = std::string(*r);
-        }
-        if (auto id = field(fields, "id")) task_id = std::string(*id);
-        if (task_id.empty()) reply.clear();
+        if (reply.size() <= reply_prefix.size() || !reply.starts_with(reply_prefix) || task_id.empty()) reply.clear();
         const std::string stream = keys_.stream(priority);
         const std::string dead = keys_.dead();
         const std::string done = task_id.empty() ? std::string() : keys_.done(task_id);
         const std::string waiters = task_id.empty() ? std::string() : keys_.waiters(task_id);
         const std::string ttl = std::to_string(options_.result_ttl.count());
-        std::vector<std::string_view> args{"5", stream, dead, reply, done, waiters, group_name, options_.consumer, entry, reason, ttl};
+        std::vector<std::string_view> args{"5",    stream, dead, reply, done, waiters, group_name, options_.consumer, entry,
+                                           reason, ttl,    task_id, to.keep ? "1" : "0"};
         for (const auto& f : flat) args.push_back(f);
         if (scripts::dead_letter().run(loop_conn_, args).integer() == 1) {
             counters_add(&WorkerCounters::dead_lettered);
@@ -810,6 +830,7 @@ private:
     std::condition_variable slot_cv_;
     std::unordered_map<Slot, Job, SlotHash> held_;
     std::size_t timed_ = 0;  ///< held tasks with a timeout (expire_hung looks only when there are some)
+    std::size_t finishing_ = 0;  ///< held tasks finished here whose results the completer has not yet delivered
 
     std::mutex done_mutex_;
     std::condition_variable_any done_cv_;
