@@ -15,7 +15,7 @@
 //
 // Checks: decode_envelope throws DecodeError and nothing else, and what it
 // accepts is well formed (id, reply list of this queue, timeout in range)
-// and survives being queued again the way a client writes it;
+// and packs back to the bytes it was read from, which decode the same;
 // envelope_address throws nothing, and names an accepted envelope's client;
 // ReplyView's accessors fail with RedisError only; a reply or done record
 // that reads is rebuilt from its parts, one that does not is truly
@@ -129,8 +129,10 @@ void check_envelope(std::string_view input) {
     fuzz::expect(to.task_id == e.task_id && to.reply == e.reply && to.keep == e.keep,
                  "envelope_address disagrees with an envelope that decoded");
 
-    // Queued again, as a client writes an entry.
+    // Queued again, as a client writes an entry: the very bytes it was read from.
     const std::string packed = tr::pack_envelope(e.task_id, e.reply, e.timeout_ms, e.keep, e.body);
+    fuzz::expect(packed == tr::field(fields.view(), tr::envelope_field).value_or(""),
+                 "an envelope that decoded packs to other bytes");
     const tr::Reply requeued = make_array({tr::envelope_field, packed});
     tr::Envelope again;
     try {

@@ -134,7 +134,8 @@ def main():
         td = stat(rruns, ("R1", "taskdist_redis", 1), "tasks_per_second")
         lines += ["", "## R1: through Redis on loopback (tasks per second)", "",
                   "taskdist: `Client::submit_many` -> `Worker` -> each result on its handle. Raw: one thread",
-                  "`XADD`s (pipelined), another `XREADGROUP`s, `XACK`s and `XDEL`s (pipelined); no result goes back.", "",
+                  "`XADD`s (pipelined), another `XREADGROUP`s, `XACK`s and `XDEL`s (pipelined); no result goes back.",
+                  f"Median of {len(rruns.get(('R1', 'raw_hiredis_streams', 1), []))} repetitions each, interleaved.", "",
                   "| path | tasks/s |", "|---|---|"]
         lines.append(f"| raw hiredis streams | {fmt(raw)} |")
         lines.append(f"| taskdist redis | {fmt(td)} |")

@@ -384,7 +384,7 @@ TEST_CASE("redis: corrupt messages are dead-lettered with their reason and the w
     }
     INFO(reasons);
     CHECK(reasons.find("no format version") != std::string::npos);
-    CHECK(reasons.find("format version '1'") != std::string::npos);
+    CHECK(reasons.find("format version '1' (in a field 'v')") != std::string::npos);
     CHECK(reasons.find("format version '3'") != std::string::npos);
     CHECK(reasons.find("claims more than its 13 bytes") != std::string::npos);
     CHECK(reasons.find("expected 8 bytes") != std::string::npos);
@@ -417,7 +417,17 @@ TEST_CASE("redis: the envelope is one field that reads back exactly, and a dead-
     CHECK((now.task_id == id && now.reply == reply && now.keep));
     const rd::EnvelopeAddress old = rd::envelope_address(entries[1][1]);
     CHECK((old.task_id == "old" && old.reply == reply && !old.keep));
-    CHECK_THROWS_WITH(rd::view_envelope(entries[1][1], keys), Catch::Contains("format version '1', this worker reads '2'"));
+    CHECK_THROWS_WITH(rd::view_envelope(entries[1][1], keys), Catch::Contains("format version '1' (in a field 'v')"));
+    // Numbers in their shortest form only, so an envelope packs back to its bytes.
+    CHECK_THROWS_WITH(rd::detail::split_envelope("2 02 3 0 1\nidrep"), Catch::Contains("bad id length"));
+    CHECK(rd::detail::split_envelope("2 0 0 0 1\n").keep);
+    // Outside bytes in a reason are cut short: it goes to the dead-letter stream and the client.
+    try {
+        (void)rd::detail::split_envelope(std::string(100'000, '7') + " 1 1 0 0\nab");
+        FAIL("expected DecodeError");
+    } catch (const rd::DecodeError& err) {
+        CHECK(std::string_view(err.what()).size() < 200);
+    }
     CHECK_THROWS_WITH(rd::view_envelope(entries[0][1], rd::Keys("other")), Catch::Contains("is not one of this queue's"));
 }
 
@@ -549,7 +559,7 @@ TEST_CASE("redis: a worker stopping cleanly hands back what it took but never st
 }
 
 TEST_CASE("redis: a result on its way to Redis takes no slot: the worker reads on while results cannot be "
-          "delivered, until `slots` of them wait") {
+          "delivered, and holds at most twice `slots` tasks") {
     RedisServer server;
     rd::Connection c(server.endpoint());
     const rd::Keys keys("q");
@@ -582,21 +592,23 @@ TEST_CASE("redis: a result on its way to Redis takes no slot: the worker reads o
     queue(2);
     REQUIRE(runs_reach(2));  // 2 runs and blocks
     queue(3);
-    REQUIRE(runs_reach(3));  // 2 holds one slot, 1's result none: 3 is read
-    // 3 finishes: two results wait, as many as there are slots, so 4 stays
-    // in the stream (the pause gives a wrong read six rounds of the loop).
+    REQUIRE(runs_reach(3));  // 2 takes one slot, 1's result none: 3 is read, and finishes
     queue(4);
+    REQUIRE(runs_reach(4));  // the same for 4
+    // Four held (three results waiting, 2 running), twice the slots: 5 stays
+    // in the stream (the pause gives a wrong read six rounds of the loop).
+    queue(5);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    CHECK(runs.load() == 3);
-    CHECK(w.worker().counters().taken == 3);
+    CHECK(runs.load() == 4);
+    CHECK(w.worker().counters().taken == 4);
 
     gate.open();
     c.command({"DEL", blocked});
-    REQUIRE(runs_reach(4));
-    for (int i = 0; i < 6000 && c.command({"LLEN", blocked}).integer() < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    CHECK(c.command({"LLEN", blocked}).integer() == 4);
+    REQUIRE(runs_reach(5));
+    for (int i = 0; i < 6000 && c.command({"LLEN", blocked}).integer() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(c.command({"LLEN", blocked}).integer() == 5);
     w.stop();
-    CHECK(w.worker().counters().completed == 4);
+    CHECK(w.worker().counters().completed == 5);
     CHECK(w.worker().counters().redis_errors >= 1);
 }
 

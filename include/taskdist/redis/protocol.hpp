@@ -13,14 +13,16 @@
 // The last three exist only for tasks submitted with an id of the caller's
 // (the envelope's keep flag): a generated id is never submitted twice, and
 // the ownership check at completion already lets one result through.
-// A task's entry has one field, "t", holding the whole envelope:
-//   "<format version> <id length> <reply length> <timeout ms> <keep>\n<task id><reply list><body>"
-// (one field, not one per part: the server's time per entry grows with its
-// field count, in XADD, in XREADGROUP and in the reply it writes).
 //   reply:<client> each client's reply list: one record per result,
 //                  "<status> <id length>\n<task id><body>" (a list, not a
 //                  stream: one reader, so RPUSH, LRANGE and LTRIM do the job
 //                  for less server time than XADD/XREAD/XTRIM)
+// A task's stream entry has one field, "t", holding the whole envelope:
+//   "<format version> <id length> <reply length> <timeout ms> <keep>\n<task id><reply list><body>"
+// with each number in its shortest decimal form, so that an envelope packs
+// back to the bytes it was read from (one field, not one per part: the
+// server's time per entry grows with its field count, in XADD, in
+// XREADGROUP and in the reply it writes).
 #pragma once
 
 #include <unistd.h>
@@ -120,7 +122,7 @@ struct EnvelopeView {
 /// Appends the value of a task entry's envelope field, as view_envelope reads it.
 inline void append_envelope(std::string& out, std::string_view task_id, std::string_view reply, std::int64_t timeout_ms,
                             bool keep, std::string_view body) {
-    out.reserve(out.size() + 64 + task_id.size() + reply.size() + body.size());  // 64: the header's numbers
+    if (out.empty()) out.reserve(64 + task_id.size() + reply.size() + body.size());  // 64: the header's numbers
     const auto put = [&out](auto n) {
         char digits[24];  // any 64-bit number
         out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr).push_back(' ');
@@ -141,13 +143,19 @@ inline std::string pack_envelope(std::string_view task_id, std::string_view repl
 
 namespace detail {
 
+/// Outside bytes quoted in an error message, at most 64 of them: the reason
+/// goes to the dead-letter stream and to the client.
+inline std::string quoted(std::string_view s) {
+    return "'" + std::string(s.substr(0, 64)) + (s.size() > 64 ? "...'" : "'");
+}
+
 /// Splits an envelope value into its parts, checking only its layout (not
 /// the reply list or the timeout's range); throws DecodeError.
 inline EnvelopeView split_envelope(std::string_view packed) {
     const std::size_t space = packed.find(' ');
     if (space == std::string_view::npos) throw DecodeError("no format version in the envelope");
     if (packed.substr(0, space) != format_version) {
-        throw DecodeError("format version '" + std::string(packed.substr(0, space)) + "', this worker reads '" +
+        throw DecodeError("format version " + quoted(packed.substr(0, space)) + ", this worker reads '" +
                           std::string(format_version) + "'");
     }
     const std::size_t nl = packed.find('\n', space);
@@ -155,11 +163,12 @@ inline EnvelopeView split_envelope(std::string_view packed) {
     const std::string_view head = packed.substr(space + 1, nl - space - 1);
     const char* at = head.data();
     const char* const end = head.data() + head.size();
-    // Each number is digits then a space; from_chars alone would take a sign.
+    // Each number is digits then a space (from_chars alone would take a
+    // sign), without leading zeros (pack_envelope writes none).
     const auto number = [&](auto& n, const char* what) {
         const auto [stop, ec] = std::from_chars(at, end, n);
-        if (ec != std::errc{} || at == end || *at == '-' || stop == end || *stop != ' ') {
-            throw DecodeError("bad " + std::string(what) + " in the envelope's header '" + std::string(head) + "'");
+        if (ec != std::errc{} || at == end || *at == '-' || (*at == '0' && stop - at > 1) || stop == end || *stop != ' ') {
+            throw DecodeError("bad " + std::string(what) + " in the envelope's header " + quoted(head));
         }
         at = stop + 1;
     };
@@ -169,13 +178,13 @@ inline EnvelopeView split_envelope(std::string_view packed) {
     number(reply_len, "reply length");
     number(e.timeout_ms, "timeout");
     if (end - at != 1 || (*at != '0' && *at != '1')) {
-        throw DecodeError("bad keep flag in the envelope's header '" + std::string(head) + "'");
+        throw DecodeError("bad keep flag in the envelope's header " + quoted(head));
     }
     e.keep = *at == '1';
     const std::string_view rest = packed.substr(nl + 1);
     if (id_len > rest.size() || reply_len > rest.size() - id_len) {
-        throw DecodeError("the envelope's header '" + std::string(head) + "' claims more than its " +
-                          std::to_string(rest.size()) + " bytes");
+        throw DecodeError("the envelope's header " + quoted(head) + " claims more than its " + std::to_string(rest.size()) +
+                          " bytes");
     }
     e.task_id = rest.substr(0, id_len);
     e.reply = rest.substr(id_len, reply_len);
@@ -194,7 +203,8 @@ EnvelopeView view_envelope(const Fields& fields, const Keys& keys) {
     if (!packed) {
         // Format 1 named its version in a field of its own.
         if (const auto v = field(fields, "v")) {
-            throw DecodeError("format version '" + std::string(*v) + "', this worker reads '" + std::string(format_version) + "'");
+            throw DecodeError("format version " + detail::quoted(*v) + " (in a field 'v'), this worker reads '" +
+                              std::string(format_version) + "' (in a field '" + std::string(envelope_field) + "')");
         }
         throw DecodeError("no format version: no envelope field '" + std::string(envelope_field) + "'");
     }
@@ -205,7 +215,7 @@ EnvelopeView view_envelope(const Fields& fields, const Keys& keys) {
     constexpr std::string_view list = "reply:";
     if (e.reply.size() <= keys.prefix.size() + list.size() || !e.reply.starts_with(keys.prefix) ||
         e.reply.substr(keys.prefix.size(), list.size()) != list) {
-        throw DecodeError("reply key '" + std::string(e.reply) + "' is not one of this queue's");
+        throw DecodeError("reply key " + detail::quoted(e.reply) + " is not one of this queue's");
     }
     if (e.timeout_ms < 0 || e.timeout_ms > max_timeout_ms) {
         throw DecodeError("bad timeout '" + std::to_string(e.timeout_ms) + "'");

@@ -64,9 +64,9 @@ struct WorkerOptions {
     /// Tasks waiting or running in this process at once; 0: the local pool's
     /// worker count (nothing waits here while another worker could run it).
     /// A finished task whose result the completer has not yet delivered takes
-    /// no slot (the threads work on during that round trip), but at most
-    /// this many such results wait; for tasks much shorter than a round trip
-    /// to Redis, more slots keep the threads busy. When the worker
+    /// no slot (the threads work on during that round trip), but the worker
+    /// holds at most twice this many tasks; for tasks much shorter than a
+    /// round trip to Redis, more slots keep the threads busy. When the worker
     /// is idle, its one blocking read over all levels may take this many
     /// from each level; those wait in the local pool. So may a read when a
     /// level above the one it last took tasks from has filled since: it takes
@@ -484,10 +484,11 @@ private:
 
     /// Under held_mutex_. A finished task's result on its way to Redis takes
     /// no slot (the threads work on during the completer's round trip), but
-    /// no more than `slots_` such results wait at once.
+    /// the worker holds at most twice `slots_` tasks.
     std::size_t free_locked() const {
         const std::size_t here = held_.size() - finishing_;
-        return here >= slots_ || finishing_ >= slots_ ? 0 : slots_ - here;
+        const std::size_t cap = 2 * slots_;
+        return here >= slots_ || held_.size() >= cap ? 0 : std::min(slots_ - here, cap - held_.size());
     }
 
     void hold(const Job& job) {
@@ -496,9 +497,12 @@ private:
         if (added && job->envelope.timeout_ms > 0) ++timed_;
     }
 
-    /// Under held_mutex_; false if it was not held.
+    /// Under held_mutex_; false if it was not held (not this job, at least:
+    /// finishing_ counts jobs, and must not lose one to a key reused).
     bool unhold(const Job& job) {
-        if (!held_.erase(slot_key(job->priority, job->entry))) return false;
+        const auto it = held_.find(slot_key(job->priority, job->entry));
+        if (it == held_.end() || it->second != job) return false;
+        held_.erase(it);
         if (job->envelope.timeout_ms > 0) --timed_;
         return true;
     }
