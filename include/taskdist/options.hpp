@@ -152,7 +152,9 @@ struct PoolOptions {
     /// Sampling, so that timing stays a small part of a tiny task's cost
     /// (1: measure every task exactly; 0 is rejected):
     ///  - queue wait: one task in this many per submitting thread (reading
-    ///    the clock at submit is most of what timing costs a producer); where
+    ///    a clock at submit is most of what timing costs a producer: the TSC
+    ///    where run time is read from it, steady_clock where
+    ///    TaskInfo::submitted_at must be a time point); where
     ///    every task is stamped anyway (the distributor reads
     ///    TaskInfo::submitted_at, or an observer is set),
     ///    one in this many per worker.
