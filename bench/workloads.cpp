@@ -20,8 +20,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <future>
 #include <ctime>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>

@@ -17,7 +17,6 @@
 #include <future>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <set>
 #include <string>
 #include <string_view>

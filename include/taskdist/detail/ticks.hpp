@@ -19,9 +19,9 @@ namespace taskdist::detail {
 /// step across cores), else steady_clock's nanoseconds. On the VMs we measure
 /// on, rdtsc costs ~10 ns and clock_gettime ~24. Ticks measure durations
 /// only: anything compared with steady_clock (deadlines, a submit time an
-/// observer or a distributor reads) reads that. calibrated() measures the TSC against steady_clock once per process,
-/// over 0.5 ms (an error near 0.01%, far below the histograms' 1/32
-/// buckets). A value type: the pool keeps a copy, so that now() inlines.
+/// observer or a distributor reads) reads that. calibrated() measures the
+/// TSC against steady_clock once per process, over 0.5 ms (an error near
+/// 0.01%, far below the histograms' 1/32 buckets). A value type: the pool keeps a copy, so that now() inlines.
 class Ticks {
 public:
     /// Nanoseconds from steady_clock; what a default Ticks counts.

@@ -58,6 +58,13 @@ struct Keys {
     std::string done(std::string_view task_id) const { return prefix + "done:" + std::string(task_id); }
     std::string waiters(std::string_view task_id) const { return prefix + "waiters:" + std::string(task_id); }
     std::string reply(std::string_view client) const { return prefix + "reply:" + std::string(client); }
+    /// Whether `key` names one of this queue's reply lists (results are
+    /// written only there, never to a key a message names at will).
+    bool is_reply_list(std::string_view key) const {
+        constexpr std::string_view list = "reply:";
+        return key.size() > prefix.size() + list.size() && key.starts_with(prefix) &&
+               key.substr(prefix.size(), list.size()) == list;
+    }
 };
 
 /// A queued task as it travels: the parts of its entry's envelope.
@@ -119,10 +126,11 @@ struct EnvelopeView {
     bool keep = true;
 };
 
-/// Appends the value of a task entry's envelope field, as view_envelope reads it.
-inline void append_envelope(std::string& out, std::string_view task_id, std::string_view reply, std::int64_t timeout_ms,
-                            bool keep, std::string_view body) {
-    if (out.empty()) out.reserve(64 + task_id.size() + reply.size() + body.size());  // 64: the header's numbers
+/// The value of a task entry's envelope field, as view_envelope reads it.
+inline std::string pack_envelope(std::string_view task_id, std::string_view reply, std::int64_t timeout_ms, bool keep,
+                                 std::string_view body) {
+    std::string out;
+    out.reserve(64 + task_id.size() + reply.size() + body.size());  // 64: the header's numbers
     const auto put = [&out](auto n) {
         char digits[24];  // any 64-bit number
         out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr).push_back(' ');
@@ -132,12 +140,6 @@ inline void append_envelope(std::string& out, std::string_view task_id, std::str
     put(reply.size());
     put(timeout_ms);
     out.append(1, keep ? '1' : '0').append(1, '\n').append(task_id).append(reply).append(body);
-}
-
-inline std::string pack_envelope(std::string_view task_id, std::string_view reply, std::int64_t timeout_ms, bool keep,
-                                 std::string_view body) {
-    std::string out;
-    append_envelope(out, task_id, reply, timeout_ms, keep, body);
     return out;
 }
 
@@ -210,13 +212,8 @@ EnvelopeView view_envelope(const Fields& fields, const Keys& keys) {
     }
     const EnvelopeView e = detail::split_envelope(*packed);
     if (e.task_id.empty()) throw DecodeError("no task id");
-    // Results are written only to this queue's reply lists, never to a key
-    // a message names at will (a key of another type would fail the script).
-    constexpr std::string_view list = "reply:";
-    if (e.reply.size() <= keys.prefix.size() + list.size() || !e.reply.starts_with(keys.prefix) ||
-        e.reply.substr(keys.prefix.size(), list.size()) != list) {
-        throw DecodeError("reply key " + detail::quoted(e.reply) + " is not one of this queue's");
-    }
+    // A key of another type would fail the complete script.
+    if (!keys.is_reply_list(e.reply)) throw DecodeError("reply key " + detail::quoted(e.reply) + " is not one of this queue's");
     if (e.timeout_ms < 0 || e.timeout_ms > max_timeout_ms) {
         throw DecodeError("bad timeout '" + std::to_string(e.timeout_ms) + "'");
     }

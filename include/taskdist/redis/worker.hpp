@@ -746,9 +746,7 @@ private:
         EnvelopeAddress to = envelope_address(fields);
         const std::string& task_id = to.task_id;
         std::string& reply = to.reply;
-        // Tell a client only through one of this queue's reply lists.
-        const std::string reply_prefix = keys_.prefix + "reply:";
-        if (reply.size() <= reply_prefix.size() || !reply.starts_with(reply_prefix) || task_id.empty()) reply.clear();
+        if (!keys_.is_reply_list(reply) || task_id.empty()) reply.clear();  // tell a client only there
         const std::string stream = keys_.stream(priority);
         const std::string dead = keys_.dead();
         const std::string done = task_id.empty() ? std::string() : keys_.done(task_id);
