@@ -6,7 +6,9 @@
 //   W3  2,000 fib(24) tasks: parallel efficiency against a serial run
 //   W4  20,000 tasks, 99% spinning 20 us and 1% spinning 2 ms: makespan
 //       against the ideal, and p50/p99 submit-to-finish latency
-//   plus the cost of a stats() snapshot and an idle pool's CPU use.
+//   plus the cost of a stats() snapshot and an idle pool's CPU use;
+//   W2pair: the targets comparing two taskdist set-ups, both run in each
+//   repetition; bare_threads in W3/W4: the machine's floor, with no pool.
 //
 // Each runs at 1, 2 and 4 workers. TASKDIST_BENCH_SCALE (default 1) scales
 // the task counts: CI runs a smoke pass with a small scale so the suite
@@ -211,7 +213,104 @@ void W2_handler(benchmark::State& state) {
     per_task(state, n, timer);
 }
 
-// ---- W3: parallel efficiency ----------------------------------------------------------
+// ---- Paired ratios -----------------------------------------------------------------
+//
+// The targets that compare two taskdist set-ups (statistics on and off; a
+// distributor against SharedQueue) are measured in pairs: every repetition
+// runs both, on pools built before the loop, in the order A B B A, so that
+// both sides of the ratio see the same spell of this machine. As separate
+// benchmarks their medians could come from different spells: this VM's
+// time per W2 task jumps between two levels about 2x apart for seconds at
+// a time, and the unpaired stats-cost ratio read 0.98-1.45 across runs.
+
+/// Seconds for one W2 pass (n posts, then idle) through `post`.
+template <class Post, class Pool>
+double w2_pass(Pool& pool, std::size_t n, Post&& post) {
+    const auto t0 = Clock::now();
+    for (std::size_t i = 0; i < n; ++i) post(pool, i);
+    pool.wait_idle();
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+template <class PassA, class PassB>
+void paired(benchmark::State& state, std::size_t n, PassA&& a, PassB&& b) {
+    double ta = 0, tb = 0;
+    for (auto _ : state) {
+        ta += a();
+        tb += b();
+        tb += b();
+        ta += a();
+    }
+    const double tasks = 2.0 * static_cast<double>(n) * static_cast<double>(state.iterations());
+    state.counters["ratio"] = ta / tb;
+    state.counters["a_ns_per_task"] = ta * 1e9 / tasks;
+    state.counters["b_ns_per_task"] = tb * 1e9 / tasks;
+}
+
+/// A: the handler pool with statistics (the default); B: without.
+void W2pair_stats_cost(benchmark::State& state) {
+    const std::size_t n = scaled(1'000'000);
+    const auto workers = static_cast<std::size_t>(state.range(0));
+    std::atomic<std::uint64_t> count{0};
+    auto handler = [&count](int) { count.fetch_add(1, std::memory_order_relaxed); };
+    using Pool = taskdist::WorkerPool<int, void, taskdist::SharedQueue>;
+    Pool timed(handler, {.workers = workers, .measure_timing = true});
+    Pool untimed(handler, {.workers = workers, .measure_timing = false});
+    auto post = [](Pool& p, std::size_t i) { p.post(static_cast<int>(i)); };
+    paired(state, n, [&] { return w2_pass(timed, n, post); }, [&] { return w2_pass(untimed, n, post); });
+}
+
+/// A: callables under Dist; B: the same under SharedQueue.
+template <class Dist>
+void W2pair_distributor(benchmark::State& state) {
+    const std::size_t n = scaled(1'000'000);
+    const auto workers = static_cast<std::size_t>(state.range(0));
+    std::atomic<std::uint64_t> count{0};
+    bench::TaskdistCallables<Dist> pool(workers);
+    bench::TaskdistCallables<taskdist::SharedQueue> shared(workers);
+    auto post = [&count](auto& p, std::size_t) { p.post([&count] { count.fetch_add(1, std::memory_order_relaxed); }); };
+    paired(state, n, [&] { return w2_pass(pool, n, post); }, [&] { return w2_pass(shared, n, post); });
+}
+
+// ---- W3 and W4, on a pool or on bare threads --------------------------------------
+//
+// Each measures `run_all(n, task, on_post)`: run task(i) for every i < n, then
+// return once all are done. On a pool that is n posts, each right after
+// on_post(i), and wait_idle(). On bare
+// threads (no pool: `workers` threads started for the measurement take task
+// numbers from one atomic counter, so nothing is queued, put to sleep or
+// woken) it is what the machine itself loses against the ideal: other
+// tenants, clock and timer interrupts, the cores' speed with both busy. A
+// pool can only add to that.
+
+template <class B>
+auto runner(B& pool) {
+    return [&pool](std::size_t n, auto task, auto on_post) {
+        for (std::size_t i = 0; i < n; ++i) {
+            on_post(i);
+            pool.post([task, i] { task(i); });
+        }
+        pool.wait_idle();
+    };
+}
+
+/// Not a pool: W3 and W4 run on bare threads with this as their backend.
+struct BareThreads {
+    explicit BareThreads(std::size_t n) : workers(n) {}
+    std::size_t workers;
+};
+
+auto runner(BareThreads& bare) {  // not const: as exact a match as runner(B&), and not a template, so it wins
+    return [workers = bare.workers](std::size_t n, auto task, auto /*on_post: all are there from the start*/) {
+        std::atomic<std::size_t> next{0};
+        std::vector<std::jthread> threads;
+        for (std::size_t t = 0; t < workers; ++t) {
+            threads.emplace_back([&] {
+                for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) task(i);
+            });
+        }
+    };  // the threads join as they go out of scope: every task has run
+}
 
 /// The same work on this thread, measured next to each parallel run so that
 /// both see the same machine (a noisy VM drifts between runs).
@@ -223,11 +322,10 @@ double serial_fib_seconds(std::size_t tasks) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-template <class B>
-void W3(benchmark::State& state) {
+/// W3: parallel efficiency.
+template <class RunAll>
+void w3(benchmark::State& state, std::size_t workers, RunAll run_all) {
     const std::size_t n = scaled(2'000);
-    const auto workers = static_cast<std::size_t>(state.range(0));
-    B pool(workers);
     std::atomic<long> sum{0};
     double total = 0, serial = 0;
     for (auto _ : state) {
@@ -235,37 +333,34 @@ void W3(benchmark::State& state) {
         serial += serial_fib_seconds(n);
         state.ResumeTiming();
         const auto t0 = Clock::now();
-        for (std::size_t i = 0; i < n; ++i) pool.post([&sum] { sum.fetch_add(fib(24), std::memory_order_relaxed); });
-        pool.wait_idle();
+        run_all(n, [&sum](std::size_t) { sum.fetch_add(fib(24), std::memory_order_relaxed); }, [](std::size_t) {});
         total += std::chrono::duration<double>(Clock::now() - t0).count();
     }
     state.counters["efficiency"] = serial / (total * static_cast<double>(std::min(workers, cores())));
     state.SetItemsProcessed(static_cast<std::int64_t>(n) * state.iterations());
 }
 
-// ---- W4: mixed durations ---------------------------------------------------------------
-
-template <class B>
-void W4(benchmark::State& state) {
+/// W4: mixed durations, all submitted at once. Each task's latency runs from
+/// the moment it was posted (on bare threads: from the start).
+template <class RunAll>
+void w4(benchmark::State& state, std::size_t workers, RunAll run_all) {
     const std::size_t n = scaled(20'000);
-    const auto workers = static_cast<std::size_t>(state.range(0));
-    B pool(workers);
     std::vector<std::int64_t> latency(n);
+    std::vector<Clock::time_point> posted(n);
     double makespan_sum = 0, ideal = 0;
+    auto work = [](std::size_t i) { return (i % 100 == 99) ? std::chrono::microseconds(2000) : std::chrono::microseconds(20); };
+    for (std::size_t i = 0; i < n; ++i) ideal += std::chrono::duration<double>(work(i)).count();
     const LoopTimer timer;
     for (auto _ : state) {
-        ideal = 0;
         const auto t0 = Clock::now();
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto work = (i % 100 == 99) ? std::chrono::microseconds(2000) : std::chrono::microseconds(20);
-            ideal += std::chrono::duration<double>(work).count();
-            const auto submitted = Clock::now();
-            pool.post([&latency, i, work, submitted] {
-                spin_for(work);
-                latency[i] = (Clock::now() - submitted).count();
-            });
-        }
-        pool.wait_idle();
+        std::fill(posted.begin(), posted.end(), t0);
+        run_all(
+            n,
+            [&, work](std::size_t i) {
+                spin_for(work(i));
+                latency[i] = (Clock::now() - posted[i]).count();
+            },
+            [&posted](std::size_t i) { posted[i] = Clock::now(); });
         makespan_sum += std::chrono::duration<double>(Clock::now() - t0).count();
     }
     const double makespan = makespan_sum / static_cast<double>(state.iterations());
@@ -275,6 +370,19 @@ void W4(benchmark::State& state) {
     state.counters["p50_us"] = static_cast<double>(latency[n / 2]) / 1e3;
     state.counters["p99_us"] = static_cast<double>(latency[n * 99 / 100]) / 1e3;
     per_task(state, n, timer);
+}
+
+template <class B>
+void W3(benchmark::State& state) {
+    const auto workers = static_cast<std::size_t>(state.range(0));
+    B backend(workers);
+    w3(state, workers, runner(backend));
+}
+template <class B>
+void W4(benchmark::State& state) {
+    const auto workers = static_cast<std::size_t>(state.range(0));
+    B backend(workers);
+    w4(state, workers, runner(backend));
 }
 
 // ---- taskdist only: stats snapshot and idle CPU ------------------------------------
@@ -351,6 +459,7 @@ BENCHMARK(W5<bench::AsioPool>)->Name("W5/asio_thread_pool")->Apply(workers_args)
 
 BENCHMARK(W3<bench::TaskdistCallables<taskdist::SharedQueue>>)->Name("W3/taskdist_callables_shared")->Apply(workers_args);
 BENCHMARK(W3<bench::MutexPool>)->Name("W3/mutex_pool")->Apply(workers_args);
+BENCHMARK(W3<BareThreads>)->Name("W3/bare_threads")->Apply(workers_args);
 #ifdef TASKDIST_BENCH_TBB
 BENCHMARK(W3<bench::TbbArena>)->Name("W3/tbb_arena")->Apply(workers_args);
 #endif
@@ -361,12 +470,20 @@ BENCHMARK(W3<bench::AsioPool>)->Name("W3/asio_thread_pool")->Apply(workers_args)
 BENCHMARK(W4<bench::TaskdistCallables<taskdist::SharedQueue>>)->Name("W4/taskdist_callables_shared")->Apply(workers_args);
 BENCHMARK(W4<bench::TaskdistCallables<taskdist::LeastBusy>>)->Name("W4/taskdist_callables_leastbusy")->Apply(workers_args);
 BENCHMARK(W4<bench::MutexPool>)->Name("W4/mutex_pool")->Apply(workers_args);
+BENCHMARK(W4<BareThreads>)->Name("W4/bare_threads")->Apply(workers_args);
 #ifdef TASKDIST_BENCH_TBB
 BENCHMARK(W4<bench::TbbArena>)->Name("W4/tbb_arena")->Apply(workers_args);
 #endif
 #ifdef TASKDIST_BENCH_ASIO
 BENCHMARK(W4<bench::AsioPool>)->Name("W4/asio_thread_pool")->Apply(workers_args);
 #endif
+
+// The targets' pairs, at 2 workers (the figures are for 2).
+BENCHMARK(W2pair_stats_cost)->Name("W2pair/stats_cost")->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(W2pair_distributor<taskdist::RoundRobin>)->Name("W2pair/roundrobin_vs_shared")->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(W2pair_distributor<taskdist::LeastBusy>)->Name("W2pair/leastbusy_vs_shared")->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(W2pair_distributor<taskdist::Priority>)->Name("W2pair/priority_vs_shared")->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(W2pair_distributor<taskdist::Sticky>)->Name("W2pair/sticky_vs_shared")->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK(stats_snapshot)->Name("stats_snapshot/taskdist")->Arg(2)->Arg(4)->Unit(benchmark::kMicrosecond);
 BENCHMARK(idle_cpu)->Name("idle_cpu/taskdist")->Arg(2)->Arg(4)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);

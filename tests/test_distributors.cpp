@@ -27,6 +27,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -658,13 +659,16 @@ TEST_CASE("SharedQueue keeps the other workers busy while one is held", "[shared
     CHECK(stats.completed == static_cast<std::uint64_t>(tasks));
 }
 
-TEMPLATE_TEST_CASE("SharedQueue and Priority: tasks a held worker took as a batch are run by the others",
-                   "[shared_queue][priority]", taskdist::SharedQueue, taskdist::Priority) {
+TEMPLATE_TEST_CASE("SharedQueue, Priority and LeastBusy: tasks queued behind a held worker are run by the others",
+                   "[shared_queue][priority][least_busy]", taskdist::SharedQueue, taskdist::Priority,
+                   taskdist::LeastBusy) {
     // Queued while paused, so that on resume the first worker to look takes
-    // the hold task together with a whole batch behind it: those must not
-    // wait for the hold to end.
+    // the hold task together with a whole batch behind it (SharedQueue,
+    // Priority), or, under LeastBusy, so that every load is equal and both
+    // workers' queues get tasks, the held one's included: counts cannot see
+    // how long a task runs. Those tasks must not wait for the hold to end.
     constexpr std::size_t n = 2;
-    constexpr int tasks = 3 * static_cast<int>(TestType::batch);
+    constexpr int tasks = 3 * static_cast<int>(taskdist::SharedQueue::batch);
     Harness h;
     auto pool = make_pool<TestType>(h, n);
     const auto release = h.release_on_exit();
@@ -672,6 +676,11 @@ TEMPLATE_TEST_CASE("SharedQueue and Priority: tasks a held worker took as a batc
     (void)pool.submit(hold_id);
     std::vector<taskdist::TaskHandle<Ran>> handles;
     for (int i = 0; i < tasks; ++i) handles.push_back(pool.submit(i));
+    if constexpr (std::is_same_v<TestType, taskdist::LeastBusy>) {
+        const taskdist::PoolStats placed = pool.stats();
+        CHECK(placed.per_worker[0].queued > 1);
+        CHECK(placed.per_worker[1].queued > 1);
+    }
     pool.resume();
     const std::optional<std::size_t> held = h.held_worker();
     REQUIRE(held.has_value());
@@ -680,7 +689,9 @@ TEMPLATE_TEST_CASE("SharedQueue and Priority: tasks a held worker took as a batc
     for (auto& handle : handles) ++per_worker[await(handle).worker];
     CAPTURE(*held, per_worker);
     CHECK(per_worker[*held] == 0);
-    CHECK(pool.stats().per_worker[*held].running == 1);
+    const taskdist::PoolStats stats = pool.stats();
+    CHECK(stats.per_worker[*held].running == 1);
+    CHECK(stats.per_worker[0].queued + stats.per_worker[1].queued == 0);
 }
 
 TEMPLATE_TEST_CASE("SharedQueue and Priority: a worker scaled away or down hands its batch back",

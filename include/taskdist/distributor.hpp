@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <type_traits>
 
@@ -153,6 +154,12 @@ struct ProbeItem {
 ///     Called from worker w's thread (by the pool's supervisor for a hung
 ///     worker's, once that thread is abandoned), for a policy that counts
 ///     what runs (PerWorkerQueues::load(), read by LeastBusy and Sticky).
+///  9. Optional: `q.try_steal(std::size_t w) -> std::optional<Item>`, for a
+///     policy that places tasks on one worker but lets any worker run them
+///     (LeastBusy: PerWorkerQueues::steal()). The pool calls it from worker
+///     w's thread while w is healthy and has found nothing in try_pop(w),
+///     before it sleeps; never for a slot it is sweeping or draining. What it
+///     returns is w's task from then on (done(w) follows it).
 template <class D, class Item>
 concept DistributorFor =
     std::default_initializable<D> && std::copy_constructible<D> &&                        // 1
@@ -227,6 +234,67 @@ public:
         }
         std::optional<Item> out(std::move(taken.front()));
         taken.pop_front();
+        o.pending.store(true, std::memory_order_relaxed);
+        return out;
+    }
+
+    /// For a policy that lets any worker run any task (LeastBusy): worker w,
+    /// out of tasks of its own, takes the newer half (at least one) of the
+    /// longest queue whose worker is running a task, keeps them as its own
+    /// and returns the first. A queue whose worker is between tasks (or
+    /// asleep and being woken for them) is left to it: taking those would
+    /// gather a trickle of tasks onto whichever worker spins, and waste the
+    /// wake. Nothing if no queue qualifies or its owner is popping at that
+    /// moment: stealing is a chance, never a wait. For worker w's thread, as
+    /// try_pop(w).
+    std::optional<Item> steal(std::size_t w) {
+        std::size_t victim = w;
+        std::size_t most = 0;
+        for (std::size_t i = 1; i < count_; ++i) {
+            const std::size_t v = w + i < count_ ? w + i : w + i - count_;
+            if (load(v) < 2 || !owned_[v].pending.load(std::memory_order_acquire)) continue;
+            const std::size_t q = queued(v);
+            if (q > most) {
+                victim = v;
+                most = q;
+            }
+        }
+        if (most == 0) return std::nullopt;
+        Owned& o = owned_[w];
+        // Own lock first, blocking, then the victim's only if free: a thief
+        // never waits while holding another worker's lock, so two thieves
+        // robbing each other cannot deadlock.
+        std::lock_guard own(o.mutex);
+        done(w);
+        if (o.taken.empty()) {
+            Owned& vo = owned_[victim];
+            std::unique_lock robbed(vo.mutex, std::try_to_lock);
+            if (!robbed.owns_lock()) return std::nullopt;
+            Lane& vl = lanes_[victim];
+            try {
+                // The victim runs its batch from the front: take from the
+                // back of that, or else of its inbox (the producers' side).
+                std::size_t k = 0;
+                if (!vo.taken.empty()) {
+                    k = (vo.taken.size() + 1) / 2;
+                    vo.taken.move_back_to(o.taken, k);
+                } else {
+                    std::lock_guard lock(vl.mutex);
+                    k = (vl.inbox.size() + 1) / 2;
+                    vl.inbox.move_back_to(o.taken, k);
+                }
+                if (k == 0) return std::nullopt;
+                // The victim's count first: a reader may see k short for a
+                // moment, never k over (which would make an idle worker look
+                // busy).
+                vl.size.fetch_sub(k, std::memory_order_release);
+                lanes_[w].size.fetch_add(k, std::memory_order_release);
+            } catch (const std::bad_alloc&) {
+                return std::nullopt;  // no room to take them: they stay where they were
+            }
+        }
+        std::optional<Item> out(std::move(o.taken.front()));
+        o.taken.pop_front();
         o.pending.store(true, std::memory_order_relaxed);
         return out;
     }

@@ -1733,9 +1733,22 @@ private:
         for (int i = 0; i < spin_rounds; ++i) {
             cpu_relax();
             if (auto item = queue_.try_pop(w)) return item;
+            if (auto item = try_steal(w)) return item;
         }
         std::this_thread::yield();
-        return queue_.try_pop(w);
+        if (auto item = queue_.try_pop(w)) return item;
+        return try_steal(w);
+    }
+
+    /// Only from worker w's own loop, healthy and active (Distributor item 9).
+    std::optional<Item> try_steal([[maybe_unused]] std::size_t w) {
+        if constexpr (requires(Queue& q) { q.try_steal(w); }) {
+            // Scaled away: what it took would only be swept back.
+            if (w >= active_.load(std::memory_order_acquire)) return std::nullopt;
+            return queue_.try_steal(w);
+        } else {
+            return std::nullopt;
+        }
     }
 
     std::optional<Item> sleep(std::size_t w) {
@@ -1743,7 +1756,9 @@ private:
         s.sleeping.store(1, std::memory_order_seq_cst);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
         heavy_fence();  // pairs with the producer's light_fence() in wake_for()
-        if (auto item = queue_.try_pop(w)) {
+        std::optional<Item> item = queue_.try_pop(w);
+        if (!item) item = try_steal(w);
+        if (item) {
             cancel_sleep(s);
             return item;
         }

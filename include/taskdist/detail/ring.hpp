@@ -33,6 +33,20 @@ public:
         --size_;
     }
 
+    /// Moves the last k elements (k <= size()) to the back of `to`, in
+    /// order. If `to` cannot grow it throws, and nothing has moved.
+    void move_back_to(Ring& to, std::size_t k) {
+        while (to.buf_.size() < to.size_ + k) to.grow();
+        const std::size_t first = size_ - k;
+        for (std::size_t i = first; i < size_; ++i) {
+            std::optional<T>& from = buf_[(head_ + i) & (buf_.size() - 1)];
+            to.buf_[(to.head_ + to.size_) & (to.buf_.size() - 1)].emplace(std::move(*from));
+            ++to.size_;
+            from.reset();
+        }
+        size_ = first;
+    }
+
     void swap(Ring& o) noexcept {
         buf_.swap(o.buf_);
         std::swap(head_, o.head_);

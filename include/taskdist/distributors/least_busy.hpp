@@ -12,8 +12,11 @@ namespace taskdist {
 
 /// Per-worker queues; a task avoids workers held by long tasks. Ties go to
 /// a rotating choice so equal workers share the load. The load is read
-/// without locks, so two producers racing may pick the same worker. No
-/// settings.
+/// without locks, so two producers racing may pick the same worker. A
+/// worker that runs out takes the newer half of the longest queue before it
+/// sleeps: counts decide placement, but they cannot see how long a task
+/// will run, and a burst placed before any ran would otherwise finish as
+/// late as its unluckiest queue. No settings.
 struct LeastBusy {
     static constexpr bool reads_submit_time = false;
     template <class Item>
@@ -28,6 +31,7 @@ struct LeastBusy {
             return Placement::on(w);
         }
         std::optional<Item> try_pop(std::size_t w) { return lanes_.try_pop(w); }
+        std::optional<Item> try_steal(std::size_t w) { return lanes_.steal(w); }
         void done(std::size_t w) noexcept { lanes_.done(w); }
         std::size_t queued(std::size_t w) const noexcept { return lanes_.queued(w); }
 
