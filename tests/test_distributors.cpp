@@ -65,30 +65,15 @@ public:
         return started_future_.get();
     }
 
-    void release() {
-        std::call_once(released_, [this] { gate_.count_down(); });
-    }
+    void release() { gate_.open(); }
 
-    // Declare the guard after the pool: it is then destroyed first, so a
-    // failing REQUIRE frees the held worker before the pool's destructor
-    // waits for it.
-    class ReleaseOnExit {
-    public:
-        explicit ReleaseOnExit(Harness& h) : h_(h) {}
-        ReleaseOnExit(const ReleaseOnExit&) = delete;
-        ReleaseOnExit& operator=(const ReleaseOnExit&) = delete;
-        ~ReleaseOnExit() { h_.release(); }
-
-    private:
-        Harness& h_;
-    };
-    [[nodiscard]] ReleaseOnExit release_on_exit() { return ReleaseOnExit(*this); }
+    // Declare the guard after the pool (see Gate).
+    [[nodiscard]] Gate::Opener release_on_exit() { return gate_.open_on_exit(); }
 
 private:
     std::promise<std::size_t> started_;
     std::shared_future<std::size_t> started_future_ = started_.get_future().share();
-    std::latch gate_{1};
-    std::once_flag released_;
+    Gate gate_;
     std::atomic<std::uint64_t> next_seq_{0};
 };
 
@@ -702,7 +687,7 @@ TEMPLATE_TEST_CASE("SharedQueue and Priority: a worker scaled away or down hands
     const bool fault = GENERATE(false, true);
     CAPTURE(fault);
     constexpr int tasks = 4 * static_cast<int>(TestType::batch);
-    std::latch gate(1);
+    Gate gate;
     std::atomic<int> waiting{0};
     std::atomic<bool> faulted{false};
     taskdist::WorkerPool<int, std::size_t, TestType> pool(
@@ -714,6 +699,7 @@ TEMPLATE_TEST_CASE("SharedQueue and Priority: a worker scaled away or down hands
         },
         {.workers = 2, .max_attempts = 2, .restart_backoff = std::chrono::seconds(30),
          .restart_backoff_max = std::chrono::seconds(30)});
+    const auto open = gate.open_on_exit();
     pool.pause();
     std::vector<taskdist::TaskHandle<std::size_t>> handles;
     for (int i = 0; i < tasks; ++i) handles.push_back(pool.submit(i));
@@ -723,7 +709,7 @@ TEMPLATE_TEST_CASE("SharedQueue and Priority: a worker scaled away or down hands
     while (waiting.load() < 2 && Clock::now() < until) std::this_thread::yield();
     REQUIRE(waiting.load() == 2);
     if (!fault) pool.resize(1);
-    gate.count_down();
+    gate.open();
 
     std::vector<std::size_t> per_worker(2, 0);
     for (auto& handle : handles) ++per_worker[await(handle)];
