@@ -7,12 +7,14 @@
 //   W4  20,000 tasks, 99% spinning 20 us and 1% spinning 2 ms: makespan
 //       against the ideal, and p50/p99 submit-to-finish latency
 //   plus the cost of a stats() snapshot and an idle pool's CPU use;
-//   W2pair: the targets comparing two taskdist set-ups, both run in each
-//   repetition; bare_threads in W3/W4: the machine's floor, with no pool.
+//   W1pair/W2pair: the targets comparing two taskdist set-ups (statistics
+//   on/off, a distributor against SharedQueue, 4 workers against 2), both
+//   run in each repetition; bare_threads in W3/W4: the machine's floor.
 //
-// Each runs at 1, 2 and 4 workers. TASKDIST_BENCH_SCALE (default 1) scales
-// the task counts: CI runs a smoke pass with a small scale so the suite
-// cannot rot. scripts/bench.sh runs it all and writes docs/performance.md.
+// W1-W5 run at 1, 2 and 4 workers; the pairs at 2 (or 4 against 2).
+// TASKDIST_BENCH_SCALE (default 1) scales the task counts: CI runs a smoke
+// pass with a small scale so the suite cannot rot. scripts/bench.sh runs it
+// all and writes docs/performance.md.
 #include "backends.hpp"
 
 #include <benchmark/benchmark.h>
@@ -278,7 +280,7 @@ void W2pair_distributor(benchmark::State& state) {
     paired(state, n, [&] { return w2_pass(pool, n, post); }, [&] { return w2_pass(shared, n, post); });
 }
 
-/// A: 4 workers; B: 2 (on this 2-core machine: oversubscribed against not).
+/// A: 4 workers; B: 2 (on a 2-core machine: oversubscribed against not).
 void W1pair_handler_4_vs_2(benchmark::State& state) {
     const std::size_t n = scaled(1'000'000);
     auto four = handler_pool<taskdist::SharedQueue>(4);
@@ -309,8 +311,9 @@ void W2pair_shared_4_vs_2(benchmark::State& state) {
 // threads (no pool: `workers` threads started for the measurement take task
 // numbers from one atomic counter, so nothing is queued, put to sleep or
 // woken) it is what the machine itself loses against the ideal: other
-// tenants, clock and timer interrupts, the cores' speed with both busy. A
-// pool can only add to that.
+// tenants, clock and timer interrupts, the cores' speed with both busy
+// (plus starting the threads, about 0.1 ms against W3's ~100 and W4's ~400).
+// A pool can only add to that.
 
 template <class B>
 auto runner(B& pool) {
@@ -387,8 +390,8 @@ void w4(benchmark::State& state, std::size_t workers, RunAll run_all) {
     for (std::size_t i = 0; i < n; ++i) ideal += std::chrono::duration<double>(work(i)).count();
     const LoopTimer timer;
     for (auto _ : state) {
+        std::fill(posted.begin(), posted.end(), Clock::time_point::min());  // min: there from the start
         const auto t0 = Clock::now();
-        std::fill(posted.begin(), posted.end(), t0);
         run_all(
             n,
             [&, work](std::size_t i) {
@@ -397,7 +400,7 @@ void w4(benchmark::State& state, std::size_t workers, RunAll run_all) {
                 auto now = start;
                 while (now < until) now = Clock::now();
                 spun[i] = now - start;
-                latency[i] = (now - posted[i]).count();
+                latency[i] = (now - (posted[i] == Clock::time_point::min() ? t0 : posted[i])).count();
             },
             [&posted](std::size_t i) { posted[i] = Clock::now(); });
         makespan_sum += std::chrono::duration<double>(Clock::now() - t0).count();

@@ -247,6 +247,37 @@ TEST_CASE("LeastBusy sends no task to a worker held by a long task, and shares t
     }
 }
 
+TEST_CASE("PerWorkerQueues::steal takes the newer half of a busy worker's queue, in order, and moves its count",
+          "[least_busy]") {
+    taskdist::PerWorkerQueues<int> q(2);
+    for (int i = 0; i < 10; ++i) q.push(0, int{i});
+    REQUIRE(q.try_pop(0) == std::optional<int>(0));  // worker 0 runs 0; 1..9 are its batch
+    for (int i = 10; i < 14; ++i) q.push(0, int{i});  // and 10..13 its inbox
+    REQUIRE(q.queued(0) == 13);
+
+    // 13 queued: the newer 7 are 7..13, the batch's back and then the inbox.
+    CHECK(q.steal(1) == std::optional<int>(7));
+    CHECK(q.queued(0) == 6);
+    CHECK(q.load(0) == 7);  // 1..6 and the one it runs
+    CHECK(q.queued(1) == 6);
+    CHECK(q.load(1) == 7);
+    std::vector<int> thief;
+    while (auto x = q.try_pop(1)) thief.push_back(*x);
+    CHECK(thief == std::vector<int>{8, 9, 10, 11, 12, 13});
+
+    // Worker 0 between tasks: its queue is left to it.
+    q.done(0);
+    CHECK(q.steal(1) == std::nullopt);
+    std::vector<int> owner;
+    while (auto x = q.try_pop(0)) owner.push_back(*x);
+    CHECK(owner == std::vector<int>{1, 2, 3, 4, 5, 6});
+    q.done(0);
+    q.done(1);
+    CHECK(q.load(0) == 0);
+    CHECK(q.load(1) == 0);
+    CHECK(q.steal(0) == std::nullopt);
+}
+
 // ---- Priority ----------------------------------------------------------
 
 TEST_CASE("Priority runs higher priorities first and equal priorities in submission order", "[priority]") {

@@ -4,6 +4,7 @@
 // queue of its own.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -156,10 +157,13 @@ struct ProbeItem {
 ///     what runs (PerWorkerQueues::load(), read by LeastBusy and Sticky).
 ///  9. Optional: `q.try_steal(std::size_t w) -> std::optional<Item>`, for a
 ///     policy that places tasks on one worker but lets any worker run them
-///     (LeastBusy: PerWorkerQueues::steal()). The pool calls it from worker
-///     w's thread while w is healthy and has found nothing in try_pop(w),
-///     before it sleeps; never for a slot it is sweeping or draining. What it
-///     returns is w's task from then on (done(w) follows it).
+///     (LeastBusy: PerWorkerQueues::steal()). The pool calls it only from the
+///     loop of worker w's own thread, while w is active and healthy and has
+///     found nothing in try_pop(w), before it sleeps; never on behalf of a
+///     slot it sweeps, nor of a down worker. What it returns is w's task
+///     from then on (done(w) follows it). A retry taken this way may reach
+///     the worker it failed on: the pool sends it round once, as any retry
+///     that arrives there.
 template <class D, class Item>
 concept DistributorFor =
     std::default_initializable<D> && std::copy_constructible<D> &&                        // 1
@@ -244,59 +248,66 @@ public:
     /// and returns the first. A queue whose worker is between tasks (or
     /// asleep and being woken for them) is left to it: taking those would
     /// gather a trickle of tasks onto whichever worker spins, and waste the
-    /// wake. Nothing if no queue qualifies or its owner is popping at that
-    /// moment: stealing is a chance, never a wait. For worker w's thread, as
-    /// try_pop(w).
+    /// wake. Nothing if no queue qualifies, its owner is popping at that
+    /// moment (stealing is a chance, never a wait), there is no memory for
+    /// the tasks, or Item's move can throw (a move failing halfway would
+    /// leave holes in both queues). For worker w's thread, as try_pop(w).
     std::optional<Item> steal(std::size_t w) {
-        std::size_t victim = w;
-        std::size_t most = 0;
-        for (std::size_t i = 1; i < count_; ++i) {
-            const std::size_t v = w + i < count_ ? w + i : w + i - count_;
-            if (load(v) < 2 || !owned_[v].pending.load(std::memory_order_acquire)) continue;
-            const std::size_t q = queued(v);
-            if (q > most) {
-                victim = v;
-                most = q;
-            }
-        }
-        if (most == 0) return std::nullopt;
-        Owned& o = owned_[w];
-        // Own lock first, blocking, then the victim's only if free: a thief
-        // never waits while holding another worker's lock, so two thieves
-        // robbing each other cannot deadlock.
-        std::lock_guard own(o.mutex);
-        done(w);
-        if (o.taken.empty()) {
-            Owned& vo = owned_[victim];
-            std::unique_lock robbed(vo.mutex, std::try_to_lock);
-            if (!robbed.owns_lock()) return std::nullopt;
-            Lane& vl = lanes_[victim];
-            try {
-                // The victim runs its batch from the front: take from the
-                // back of that, or else of its inbox (the producers' side).
-                std::size_t k = 0;
-                if (!vo.taken.empty()) {
-                    k = (vo.taken.size() + 1) / 2;
-                    vo.taken.move_back_to(o.taken, k);
-                } else {
-                    std::lock_guard lock(vl.mutex);
-                    k = (vl.inbox.size() + 1) / 2;
-                    vl.inbox.move_back_to(o.taken, k);
+        if constexpr (!std::is_nothrow_move_constructible_v<Item>) {
+            (void)w;
+            return std::nullopt;
+        } else {
+            std::size_t victim = w;
+            std::size_t most = 0;
+            for (std::size_t i = 1; i < count_; ++i) {
+                const std::size_t v = w + i < count_ ? w + i : w + i - count_;
+                if (load(v) < 2 || !owned_[v].pending.load(std::memory_order_acquire)) continue;
+                const std::size_t q = queued(v);
+                if (q > most) {
+                    victim = v;
+                    most = q;
                 }
+            }
+            if (most == 0) return std::nullopt;
+            Owned& o = owned_[w];
+            // Own lock first, blocking, then the victim's only if free: a
+            // thief never waits while holding another worker's lock, so two
+            // thieves robbing each other cannot deadlock.
+            std::lock_guard own(o.mutex);
+            done(w);
+            if (o.taken.empty()) {
+                try {
+                    // Room first, so that nothing allocates under the
+                    // victim's locks (its producers spin on one of them).
+                    o.taken.reserve((most + 1) / 2);
+                } catch (const std::bad_alloc&) {
+                    return std::nullopt;
+                }
+                Owned& vo = owned_[victim];
+                std::unique_lock robbed(vo.mutex, std::try_to_lock);
+                if (!robbed.owns_lock()) return std::nullopt;
+                Lane& vl = lanes_[victim];
+                std::lock_guard lock(vl.mutex);
+                // The victim's queue is its batch (oldest first) then its
+                // inbox: the newer half is the inbox's back, then the batch's;
+                // as much of it as the room made above holds.
+                const std::size_t in_inbox = vl.inbox.size();
+                const std::size_t k = std::min((vo.taken.size() + in_inbox + 1) / 2, o.taken.capacity());
+                const std::size_t from_inbox = std::min(k, in_inbox);
                 if (k == 0) return std::nullopt;
+                vo.taken.move_back_to(o.taken, k - from_inbox);
+                vl.inbox.move_back_to(o.taken, from_inbox);
                 // The victim's count first: a reader may see k short for a
                 // moment, never k over (which would make an idle worker look
                 // busy).
                 vl.size.fetch_sub(k, std::memory_order_release);
                 lanes_[w].size.fetch_add(k, std::memory_order_release);
-            } catch (const std::bad_alloc&) {
-                return std::nullopt;  // no room to take them: they stay where they were
             }
+            std::optional<Item> out(std::move(o.taken.front()));
+            o.taken.pop_front();
+            o.pending.store(true, std::memory_order_relaxed);
+            return out;
         }
-        std::optional<Item> out(std::move(o.taken.front()));
-        o.taken.pop_front();
-        o.pending.store(true, std::memory_order_relaxed);
-        return out;
     }
 
     /// Worker w's last task ended: it leaves load(). Idempotent. Called by

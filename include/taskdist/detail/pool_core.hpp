@@ -1911,7 +1911,9 @@ private:
     // the read, against the shrink's store before the thread's sweeps) and
     // hands the task on itself, under runners_mutex_, if the slot has no
     // owner any more. So a lane is popped by its worker while it has one,
-    // and otherwise only under runners_mutex_: one consumer at a time.
+    // and otherwise only under runners_mutex_: one consumer at a time
+    // through try_pop(). Thieves (LeastBusy) may take from any lane too,
+    // departed ones included; the lane's own lock keeps them apart.
 
     bool scales() const noexcept { return options_.min_workers < options_.max_workers; }
 

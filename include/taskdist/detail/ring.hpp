@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,7 @@ class Ring {
 public:
     bool empty() const noexcept { return size_ == 0; }
     std::size_t size() const noexcept { return size_; }
+    std::size_t capacity() const noexcept { return buf_.size(); }
     T& front() noexcept { return *buf_[head_]; }
     const T& front() const noexcept { return *buf_[head_]; }
     T& back() noexcept { return *buf_[(head_ + size_ - 1) & (buf_.size() - 1)]; }
@@ -33,10 +35,19 @@ public:
         --size_;
     }
 
+    /// Room for n elements without growing, in at most one allocation.
+    void reserve(std::size_t n) {
+        if (n <= buf_.size()) return;
+        std::size_t cap = buf_.empty() ? 16 : buf_.size();
+        while (cap < n) cap *= 2;
+        grow(cap);
+    }
+
     /// Moves the last k elements (k <= size()) to the back of `to`, in
-    /// order. If `to` cannot grow it throws, and nothing has moved.
-    void move_back_to(Ring& to, std::size_t k) {
-        while (to.buf_.size() < to.size_ + k) to.grow();
+    /// order. For a T whose move cannot throw: the caller reserves room in
+    /// `to` first (which may throw, before anything has moved).
+    void move_back_to(Ring& to, std::size_t k) noexcept {
+        static_assert(std::is_nothrow_move_constructible_v<T>, "a throwing move would leave holes in both rings");
         const std::size_t first = size_ - k;
         for (std::size_t i = first; i < size_; ++i) {
             std::optional<T>& from = buf_[(head_ + i) & (buf_.size() - 1)];
@@ -54,8 +65,9 @@ public:
     }
 
 private:
-    void grow() {
-        std::vector<std::optional<T>> next(buf_.empty() ? 16 : buf_.size() * 2);
+    void grow() { grow(buf_.empty() ? 16 : buf_.size() * 2); }
+    void grow(std::size_t cap) {
+        std::vector<std::optional<T>> next(cap);
         for (std::size_t i = 0; i < size_; ++i) next[i].emplace(std::move(*buf_[(head_ + i) & (buf_.size() - 1)]));
         buf_ = std::move(next);
         head_ = 0;

@@ -13,10 +13,11 @@ namespace taskdist {
 /// Per-worker queues; a task avoids workers held by long tasks. Ties go to
 /// a rotating choice so equal workers share the load. The load is read
 /// without locks, so two producers racing may pick the same worker. A
-/// worker that runs out takes the newer half of the longest queue before it
-/// sleeps: counts decide placement, but they cannot see how long a task
-/// will run, and a burst placed before any ran would otherwise finish as
-/// late as its unluckiest queue. No settings.
+/// worker that runs out takes the newer half of the longest queue whose
+/// worker is busy, before it sleeps: counts decide placement, but they
+/// cannot see how long a task will run, and a burst placed before any ran
+/// would otherwise finish as late as its unluckiest queue. (Not for a task
+/// type whose move can throw: see PerWorkerQueues::steal.) No settings.
 struct LeastBusy {
     static constexpr bool reads_submit_time = false;
     template <class Item>
