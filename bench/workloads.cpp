@@ -47,10 +47,9 @@ std::size_t scaled(std::size_t n) { return std::max<std::size_t>(10, static_cast
 
 std::size_t cores() { return std::max(1u, std::thread::hardware_concurrency()); }
 
-
 long fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
 
-/// Wall time of the measured loop, for a per-task figure in nanoseconds.
+/// Wall time since it was made: of a measured loop, or of one pass.
 class LoopTimer {
 public:
     double seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
@@ -234,10 +233,10 @@ void W2_handler(benchmark::State& state) {
 /// Seconds for one W2 pass (n posts, then idle) through `post`.
 template <class Post, class Pool>
 double w2_pass(Pool& pool, std::size_t n, Post&& post) {
-    const auto t0 = Clock::now();
+    const LoopTimer timer;
     for (std::size_t i = 0; i < n; ++i) post(pool, i);
     pool.wait_idle();
-    return std::chrono::duration<double>(Clock::now() - t0).count();
+    return timer.seconds();
 }
 
 template <class PassA, class PassB>
@@ -268,16 +267,22 @@ void W2pair_stats_cost(benchmark::State& state) {
     paired(state, n, [&] { return w2_pass(timed, n, post); }, [&] { return w2_pass(untimed, n, post); });
 }
 
+/// W2 of callables (a relaxed increment each) on pool a against pool b.
+template <class A, class B>
+void w2pair_callables(benchmark::State& state, A& a, B& b) {
+    const std::size_t n = scaled(1'000'000);
+    std::atomic<std::uint64_t> count{0};
+    auto post = [&count](auto& p, std::size_t) { p.post([&count] { count.fetch_add(1, std::memory_order_relaxed); }); };
+    paired(state, n, [&] { return w2_pass(a, n, post); }, [&] { return w2_pass(b, n, post); });
+}
+
 /// A: callables under Dist; B: the same under SharedQueue.
 template <class Dist>
 void W2pair_distributor(benchmark::State& state) {
-    const std::size_t n = scaled(1'000'000);
     const auto workers = static_cast<std::size_t>(state.range(0));
-    std::atomic<std::uint64_t> count{0};
     bench::TaskdistCallables<Dist> pool(workers);
     bench::TaskdistCallables<taskdist::SharedQueue> shared(workers);
-    auto post = [&count](auto& p, std::size_t) { p.post([&count] { count.fetch_add(1, std::memory_order_relaxed); }); };
-    paired(state, n, [&] { return w2_pass(pool, n, post); }, [&] { return w2_pass(shared, n, post); });
+    w2pair_callables(state, pool, shared);
 }
 
 /// A: 4 workers; B: 2 (on a 2-core machine: oversubscribed against not).
@@ -286,21 +291,18 @@ void W1pair_handler_4_vs_2(benchmark::State& state) {
     auto four = handler_pool<taskdist::SharedQueue>(4);
     auto two = handler_pool<taskdist::SharedQueue>(2);
     auto round = [n](auto& pool) {
-        const auto t0 = Clock::now();
+        const LoopTimer timer;
         benchmark::DoNotOptimize(w1_handler_round(pool, n));
-        return std::chrono::duration<double>(Clock::now() - t0).count();
+        return timer.seconds();
     };
     paired(state, n, [&] { return round(four); }, [&] { return round(two); });
 }
 
 /// A: 4 workers; B: 2.
 void W2pair_shared_4_vs_2(benchmark::State& state) {
-    const std::size_t n = scaled(1'000'000);
-    std::atomic<std::uint64_t> count{0};
     bench::TaskdistCallables<taskdist::SharedQueue> four(4);
     bench::TaskdistCallables<taskdist::SharedQueue> two(2);
-    auto post = [&count](auto& p, std::size_t) { p.post([&count] { count.fetch_add(1, std::memory_order_relaxed); }); };
-    paired(state, n, [&] { return w2_pass(four, n, post); }, [&] { return w2_pass(two, n, post); });
+    w2pair_callables(state, four, two);
 }
 
 // ---- W3 and W4, on a pool or on bare threads --------------------------------------

@@ -261,8 +261,11 @@ public:
             std::size_t most = 0;
             for (std::size_t i = 1; i < count_; ++i) {
                 const std::size_t v = w + i < count_ ? w + i : w + i - count_;
-                if (load(v) < 2 || !owned_[v].pending.load(std::memory_order_acquire)) continue;
-                const std::size_t q = queued(v);
+                // The count first, on the line producers already share; the
+                // owner's busy line only for a queue worth taking from.
+                const std::size_t l = load(v);
+                if (l < 2 || !owned_[v].pending.load(std::memory_order_acquire)) continue;
+                const std::size_t q = l - 1;  // less the task it runs
                 if (q > most) {
                     victim = v;
                     most = q;

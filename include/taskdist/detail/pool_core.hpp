@@ -892,12 +892,7 @@ private:
         // otherwise stamp: a clock read per task would cost what timing saves.
         const bool sample_wait = timed && popped.submitted_ns && (!stamps_every_task_ || sampling_turn(r.wait_tick));
         const std::int64_t start_ns = (limited || (sample_wait && stamps_every_task_)) ? now_ns() : 0;
-        if (sample_wait) {
-            const std::uint64_t waited =
-                stamps_every_task_ ? static_cast<std::uint64_t>(std::max<std::int64_t>(0, start_ns - popped.submitted_ns))
-                                   : ticks_.to_ns(ticks_.now() - popped.submitted_ns);
-            s.wait_hist.record(waited);
-        }
+        if (sample_wait) s.wait_hist.record(waited_since(popped.submitted_ns, start_ns));
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
         left_queue();  // after `started`: a snapshot never sees its place taken twice
         if (observer_ && st) [[unlikely]] {
@@ -1732,23 +1727,21 @@ private:
     std::optional<Item> spin_pop(std::size_t w) {
         for (int i = 0; i < spin_rounds; ++i) {
             cpu_relax();
-            if (auto item = queue_.try_pop(w)) return item;
-            if (auto item = try_steal(w)) return item;
+            if (auto item = pop_or_steal(w)) return item;
         }
         std::this_thread::yield();
-        if (auto item = queue_.try_pop(w)) return item;
-        return try_steal(w);
+        return pop_or_steal(w);
     }
 
-    /// Only from worker w's own loop, healthy and active (Distributor item 9).
-    std::optional<Item> try_steal([[maybe_unused]] std::size_t w) {
+    /// Worker w's own task, else one it steals (Distributor item 9). Only
+    /// from w's own loop, while it is healthy.
+    std::optional<Item> pop_or_steal(std::size_t w) {
+        std::optional<Item> item = queue_.try_pop(w);
         if constexpr (requires(Queue& q) { q.try_steal(w); }) {
             // Scaled away: what it took would only be swept back.
-            if (w >= active_.load(std::memory_order_acquire)) return std::nullopt;
-            return queue_.try_steal(w);
-        } else {
-            return std::nullopt;
+            if (!item && w < active_.load(std::memory_order_acquire)) item = queue_.try_steal(w);
         }
+        return item;
     }
 
     std::optional<Item> sleep(std::size_t w) {
@@ -1756,9 +1749,7 @@ private:
         s.sleeping.store(1, std::memory_order_seq_cst);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
         heavy_fence();  // pairs with the producer's light_fence() in wake_for()
-        std::optional<Item> item = queue_.try_pop(w);
-        if (!item) item = try_steal(w);
-        if (item) {
+        if (auto item = pop_or_steal(w)) {
             cancel_sleep(s);
             return item;
         }
@@ -2169,6 +2160,12 @@ private:
     /// (the TSC's ~10 ns against clock_gettime's ~24, one task in
     /// wait_sampling per producer) and only a duration is made of them.
     std::int64_t submit_stamp() const noexcept { return stamps_every_task_ ? now_ns() : ticks_.now(); }
+    /// Nanoseconds since `stamp`, a submit_stamp(); `now_ns_read` is now_ns()
+    /// where stamps are steady_clock (the caller has read it already).
+    std::uint64_t waited_since(std::int64_t stamp, std::int64_t now_ns_read) const noexcept {
+        if (stamps_every_task_) return static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns_read - stamp));
+        return ticks_.to_ns(ticks_.now() - stamp);
+    }
     /// True for one submission in wait_sampling per thread, when timing.
     bool sampled_now() const noexcept {
         if (!options_.measure_timing) return false;

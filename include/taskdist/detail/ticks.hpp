@@ -21,7 +21,8 @@ namespace taskdist::detail {
 /// only: anything compared with steady_clock (deadlines, a submit time an
 /// observer or a distributor reads) reads that. calibrated() measures the
 /// TSC against steady_clock once per process, over 0.5 ms (an error near
-/// 0.01%, far below the histograms' 1/32 buckets). A value type: the pool keeps a copy, so that now() inlines.
+/// 0.01%, far below the histograms' 1/32 buckets). A value type: the pool
+/// keeps a copy, so that now() inlines.
 class Ticks {
 public:
     /// Nanoseconds from steady_clock; what a default Ticks counts.
