@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <future>
@@ -28,6 +29,19 @@
 #endif
 
 namespace bench {
+
+/// What W2 and W5's tasks increment: alone on its cache line. Every task
+/// writes it, from whichever worker runs it; a pool object on the stack
+/// beside it, which the producer reads on every post, shared its line in
+/// some processes and not in others (the stack's placement is random per
+/// process), and that pool's W2 then ran 1.2-1.4x slower. Two identical
+/// taskdist pools paired read 1.18-1.31 in half of 16 processes that way.
+struct alignas(64) TaskCounter {
+    void add() noexcept { n.fetch_add(1, std::memory_order_relaxed); }
+    std::uint64_t get() const noexcept { return n.load(std::memory_order_relaxed); }
+    std::atomic<std::uint64_t> n{0};
+};
+static_assert(sizeof(TaskCounter) == 64);
 
 /// The baseline: one mutex, one condition variable, a deque of
 /// std::function, std::packaged_task for results. What a pool written in an

@@ -172,18 +172,18 @@ template <class B>
 void fire_and_forget(benchmark::State& state, int producers) {
     const std::size_t n = scaled(1'000'000);
     B pool(static_cast<std::size_t>(state.range(0)));
-    std::atomic<std::uint64_t> count{0};
+    bench::TaskCounter count;
     const LoopTimer timer;
     for (auto _ : state) {
         const std::size_t per = n / static_cast<std::size_t>(producers);
         if (producers == 1) {
-            for (std::size_t i = 0; i < per; ++i) pool.post([&count] { count.fetch_add(1, std::memory_order_relaxed); });
+            for (std::size_t i = 0; i < per; ++i) pool.post([&count] { count.add(); });
         } else {
             std::vector<std::thread> threads;
             for (int p = 0; p < producers; ++p) {
                 threads.emplace_back([&] {
                     for (std::size_t i = 0; i < per; ++i) {
-                        pool.post([&count] { count.fetch_add(1, std::memory_order_relaxed); });
+                        pool.post([&count] { count.add(); });
                     }
                 });
             }
@@ -191,7 +191,7 @@ void fire_and_forget(benchmark::State& state, int producers) {
         }
         pool.wait_idle();
     }
-    benchmark::DoNotOptimize(count.load());
+    benchmark::DoNotOptimize(count.get());
     per_task(state, n / static_cast<std::size_t>(producers) * static_cast<std::size_t>(producers), timer);
 }
 
@@ -209,8 +209,8 @@ void W5(benchmark::State& state) {
 template <class Dist, bool Timed = true>
 void W2_handler(benchmark::State& state) {
     const std::size_t n = scaled(1'000'000);
-    std::atomic<std::uint64_t> count{0};
-    taskdist::WorkerPool<int, void, Dist> pool([&count](int) { count.fetch_add(1, std::memory_order_relaxed); },
+    bench::TaskCounter count;
+    taskdist::WorkerPool<int, void, Dist> pool([&count](int) { count.add(); },
                                                {.workers = static_cast<std::size_t>(state.range(0)), .measure_timing = Timed});
     const LoopTimer timer;
     for (auto _ : state) {
@@ -258,8 +258,8 @@ void paired(benchmark::State& state, std::size_t n, PassA&& a, PassB&& b) {
 void W2pair_stats_cost(benchmark::State& state) {
     const std::size_t n = scaled(1'000'000);
     const auto workers = static_cast<std::size_t>(state.range(0));
-    std::atomic<std::uint64_t> count{0};
-    auto handler = [&count](int) { count.fetch_add(1, std::memory_order_relaxed); };
+    bench::TaskCounter count;
+    auto handler = [&count](int) { count.add(); };
     using Pool = taskdist::WorkerPool<int, void, taskdist::SharedQueue>;
     Pool timed(handler, {.workers = workers, .measure_timing = true});
     Pool untimed(handler, {.workers = workers, .measure_timing = false});
@@ -271,8 +271,8 @@ void W2pair_stats_cost(benchmark::State& state) {
 template <class A, class B>
 void w2pair_callables(benchmark::State& state, A& a, B& b) {
     const std::size_t n = scaled(1'000'000);
-    std::atomic<std::uint64_t> count{0};
-    auto post = [&count](auto& p, std::size_t) { p.post([&count] { count.fetch_add(1, std::memory_order_relaxed); }); };
+    bench::TaskCounter count;
+    auto post = [&count](auto& p, std::size_t) { p.post([&count] { count.add(); }); };
     paired(state, n, [&] { return w2_pass(a, n, post); }, [&] { return w2_pass(b, n, post); });
 }
 

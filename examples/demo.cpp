@@ -179,8 +179,9 @@ int main(int argc, char** argv) {
         }
         std::printf("\n");
     }
-    std::printf("\nLatency is submit to result. Work-conserving distributors (shared-queue, priority) keep\n"
-                "short requests from queueing behind long ones; round-robin and sticky do not; sticky\n"
-                "trades balance for keeping each user on one worker.\n");
+    std::printf("\nLatency is submit to result. Work-conserving distributors (shared-queue, priority,\n"
+                "least-busy, which steals from a busy worker's queue) keep short requests from queueing\n"
+                "behind long ones; round-robin and sticky do not; sticky trades balance for keeping\n"
+                "each user on one worker.\n");
     return 0;
 }
