@@ -531,17 +531,32 @@ TEST_CASE("queue wait is measured for one task in wait_sampling per thread, and 
     for (int id = 0; id < tasks; ++id) stamped.post(id);
     stamped.wait_idle();
     // A policy that reads submit times has every task stamped; each worker
-    // then measures the wait of one in wait_sampling (8) of the tasks it takes.
+    // then measures the wait of one in wait_sampling of the tasks it takes.
+    const auto every = static_cast<int>(stamped.options().wait_sampling);
     const std::uint64_t measured = stamped.stats().wait.count;
-    CHECK(measured <= static_cast<std::uint64_t>(tasks / 8));
-    CHECK(measured + 2 >= static_cast<std::uint64_t>(tasks / 8));
+    CHECK(measured <= static_cast<std::uint64_t>(tasks / every));
+    CHECK(measured + 2 >= static_cast<std::uint64_t>(tasks / every));
     static_assert(taskdist::reads_submit_time<ReadsSubmitTime>);
     static_assert(!taskdist::reads_submit_time<taskdist::SharedQueue>);
     static_assert(!taskdist::reads_submit_time<taskdist::Priority>);  // it reads its own clock
-    auto never_sampled = [] {
-        return taskdist::WorkerPool<int, int>([](int id) { return id; }, {.workers = 1, .wait_sampling = 0});
-    };
-    CHECK_THROWS_AS(never_sampled(), std::invalid_argument);
+}
+
+TEST_CASE("wait_sampling 0 (the default) takes 8 where run time is read from the TSC, 32 where from steady_clock") {
+    const bool tsc = taskdist::detail::Ticks::calibrated().is_tsc();
+    CAPTURE(tsc);
+    taskdist::WorkerPool<int, int> chosen([](int id) { return id; }, {.workers = 1});
+    CHECK(chosen.options().wait_sampling == (tsc ? 8u : 32u));
+    taskdist::ThreadPool callables({.workers = 1, .wait_sampling = 0});
+    CHECK(callables.options().wait_sampling == (tsc ? 8u : 32u));
+    taskdist::WorkerPool<int, int> given([](int id) { return id; }, {.workers = 1, .wait_sampling = 5});
+    CHECK(given.options().wait_sampling == 5u);
+
+    // The rate taken is the rate used: one submit in it per thread is stamped.
+    const std::uint32_t every = chosen.options().wait_sampling;
+    const int tasks = static_cast<int>(every) * 20;
+    for (int id = 0; id < tasks; ++id) chosen.post(id);
+    chosen.wait_idle();
+    CHECK(chosen.stats().wait.count == 20u);
 }
 
 TEST_CASE("run time: every attempt of a microsecond or more is timed; of shorter ones, one in wait_sampling per "

@@ -150,7 +150,9 @@ struct PoolOptions {
     /// counts are still exact.
     bool measure_timing = true;
     /// Sampling, so that timing stays a small part of a tiny task's cost
-    /// (1: measure every task exactly; 0 is rejected):
+    /// (1: measure every task exactly; 0, the default: 8 where run time is
+    /// read from the TSC, 32 where it is read from steady_clock, which costs
+    /// 2-3 times as much; the pool's options() say which it took):
     ///  - queue wait: one task in this many per submitting thread (reading
     ///    a clock at submit is most of what timing costs a producer: the TSC
     ///    where run time is read from it, steady_clock where
@@ -163,7 +165,7 @@ struct PoolOptions {
     ///    per worker is, and counts for this many (count, sum, busy time and
     ///    percentiles are then unbiased estimates, the count within this
     ///    many per worker of the attempts made).
-    std::uint32_t wait_sampling = 8;
+    std::uint32_t wait_sampling = 0;
 };
 
 /// Settings of one submit()/post(). Distributors read what they need.

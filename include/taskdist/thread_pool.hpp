@@ -127,6 +127,8 @@ public:
     /// without running; returns how many there were.
     std::size_t shutdown_now() { return core_->shutdown_now(nullptr); }
     PoolStats stats() const { return core_->stats(); }
+    /// As WorkerPool::options().
+    const PoolOptions& options() const noexcept { return core_->options(); }
     std::size_t size() const noexcept { return core_->size(); }
     /// As WorkerPool::resize().
     void resize(std::size_t n) { core_->resize(n); }

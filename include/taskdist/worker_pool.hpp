@@ -366,6 +366,11 @@ public:
     /// meant for once a second, not per task. Thread-safe.
     PoolStats stats() const { return core_->stats(); }
 
+    /// The options the pool was built with, defaults resolved (a 0
+    /// wait_sampling reads as the rate it took). Fixed for the pool's life:
+    /// `workers` is the starting count (size() says how many now).
+    const PoolOptions& options() const noexcept { return core_->options(); }
+
     /// Workers now: PoolOptions::workers at start, then as resize() and
     /// the pool's own scaling (min_workers < max_workers) set it. Thread-safe.
     std::size_t size() const noexcept { return core_->size(); }
