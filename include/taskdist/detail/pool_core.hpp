@@ -2149,7 +2149,7 @@ private:
     /// clock reads, and steady_clock's (clock_gettime) cost 2-3 times the
     /// TSC's (28 ns against 12 on our VMs, whose kernels do not trust the
     /// TSC). On W2 there, timing one in 8 cost 11-15% of the throughput,
-    /// one in 32 2-7%.
+    /// one in 32 0-8%.
     static std::uint32_t default_sampling(bool timed) noexcept {
         return timed && Ticks::calibrated().is_tsc() ? 8 : 32;
     }

@@ -193,10 +193,16 @@ struct Priority {
         /// back, the order is exact.
         std::optional<Item> pop_ranked(std::size_t w) {
             const std::uint64_t gen = gen_.load(std::memory_order_acquire);
+            bool inbox_empty = false;
             if (ready_.empty() && caches_[w].size.load(std::memory_order_relaxed) == 0) {
-                if (std::optional<Item> out = take_direct(w, gen)) return out;
+                if (std::optional<Item> out = take_direct(w, gen, inbox_empty)) return out;
             }
-            drain_inbox();
+            // Not after an empty take: a drain then takes only what was pushed
+            // since, into the levels, and while the levels hold tasks every pop
+            // comes here and drains again, so a flood that outran its workers
+            // for a moment went through the levels from then on (W2 ran 4-7
+            // times slower, its backlog moved once more and out of cache).
+            if (!inbox_empty) drain_inbox();
             Level* level = ready_.empty() ? nullptr : ready_.front();
             const Entry* best = level ? &level->fifo.front() : nullptr;
             Cache* from = nullptr;  // the batch `best` heads, held locked
@@ -277,7 +283,7 @@ struct Priority {
         /// Otherwise what was taken is ranked as drain_inbox() would, and
         /// the caller goes on. Tasks of other levels that wait in the inbox
         /// behind a flood are ranked when a worker reaches them there.
-        std::optional<Item> take_direct(std::size_t w, std::uint64_t gen) {
+        std::optional<Item> take_direct(std::size_t w, std::uint64_t gen, bool& inbox_empty) {
             const int top = inbox_top_.load(std::memory_order_seq_cst);
             for (std::size_t i = 0; i < count_; ++i) {
                 Cache& o = caches_[i];
@@ -288,6 +294,7 @@ struct Priority {
             }
             std::optional<Entry> got[batch];
             const std::size_t n = inbox_.try_dequeue_bulk(token_, detail::OptionalFiller<Entry>{got}, batch);
+            inbox_empty = n == 0;
             if (n == 0) return std::nullopt;
             const int first = got[0]->priority;
             bool uniform = true;
@@ -389,12 +396,19 @@ struct Priority {
 
         /// Under the lock: moves every task pushed so far into its level, so
         /// that the pop that follows ranks it (all of them: a high-priority
-        /// task must not wait behind an undrained backlog).
+        /// task must not wait behind an undrained backlog). Bounded by twice
+        /// what the inbox held when it began, and a batch: every push that
+        /// finished before it, unless other producers add more than that
+        /// meanwhile (producers' sub-queues are read in turn, not in push
+        /// order). Unbounded, a drain chased producers that push as fast as
+        /// it moves their tasks, holding mutex_ while no task ran. What it
+        /// leaves, the next pop drains.
         void drain_inbox() {
             std::optional<Entry> e;
             detail::OptionalFiller<Entry> sink{&e};
             std::size_t moved = 0;
-            while (inbox_.try_dequeue(token_, sink)) {
+            const std::size_t most = 2 * inbox_.size_approx() + batch;
+            while (moved < most && inbox_.try_dequeue(token_, sink)) {
                 order(std::move(*e));
                 e.reset();
                 ++moved;
