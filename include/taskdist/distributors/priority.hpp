@@ -284,14 +284,8 @@ struct Priority {
         /// the caller goes on. Tasks of other levels that wait in the inbox
         /// behind a flood are ranked when a worker reaches them there.
         std::optional<Item> take_direct(std::size_t w, std::uint64_t gen, bool& inbox_empty) {
-            const int top = inbox_top_.load(std::memory_order_seq_cst);
-            for (std::size_t i = 0; i < count_; ++i) {
-                Cache& o = caches_[i];
-                if (i == w || o.size.load(std::memory_order_acquire) == 0) continue;
-                std::lock_guard lock(o.mutex);
-                // Another level's batch, or one handed back: ranking needed.
-                if (o.head != o.end && (o.orphan || o.priority != top)) return std::nullopt;
-            }
+            int top = inbox_top_.load(std::memory_order_seq_cst);
+            if (!others_batches_of(w, top)) return std::nullopt;
             std::optional<Entry> got[batch];
             const std::size_t n = inbox_.try_dequeue_bulk(token_, detail::OptionalFiller<Entry>{got}, batch);
             inbox_empty = n == 0;
@@ -302,6 +296,20 @@ struct Priority {
             for (std::size_t k = 0; k < n; ++k) {
                 uniform = uniform && got[k]->priority == top;
                 single = single && got[k]->priority == first;
+            }
+            if (!uniform && single && first > top && others_batches_of(w, first)) {
+                // Pushed before its producer raised the bound (a push enqueues
+                // first): raise it here. Ranked, these would put the levels in
+                // use, and while they hold tasks every pop drains the inbox
+                // into them: a fresh pool's first push could send a whole
+                // flood through them. Raising an upper bound is always safe.
+                int seen = top;
+                while (seen < first && !inbox_top_.compare_exchange_weak(seen, first, std::memory_order_seq_cst)) {
+                }
+                if (seen <= first) {  // the bound is `first` now (not above: no higher push in flight)
+                    top = first;
+                    uniform = true;
+                }
             }
             if (!uniform) {
                 for (std::size_t k = 0; k < n; ++k) order(std::move(*got[k]));
@@ -331,6 +339,18 @@ struct Priority {
             std::lock_guard lock(own.mutex);
             own.armed = own.head != own.end && inbox_top_.load(std::memory_order_seq_cst) == top;
             return out;
+        }
+
+        /// Under mutex_: every other worker's batch is of `level` and not
+        /// handed back (else ranking is needed before a direct take).
+        bool others_batches_of(std::size_t w, int level) {
+            for (std::size_t i = 0; i < count_; ++i) {
+                Cache& o = caches_[i];
+                if (i == w || o.size.load(std::memory_order_acquire) == 0) continue;
+                std::lock_guard lock(o.mutex);
+                if (o.head != o.end && (o.orphan || o.priority != level)) return false;
+            }
+            return true;
         }
 
         /// Under mutex_: no task above the level the inbox holds now may
