@@ -2147,8 +2147,8 @@ private:
 
     /// PoolOptions::wait_sampling's 0: a timed sample costs two or three
     /// clock reads, and steady_clock's (clock_gettime) cost 2-3 times the
-    /// TSC's (28 ns against 12 on our VMs, whose kernels do not trust the
-    /// TSC). On W2 there, timing one in 8 cost 11-15% of the throughput,
+    /// TSC's (see submit_stamp()). On our VMs, whose kernels do not trust
+    /// the TSC, timing one in 8 cost W2 11-15% of the throughput,
     /// one in 32 0-8%.
     static std::uint32_t default_sampling(bool timed) noexcept {
         return timed && Ticks::calibrated().is_tsc() ? 8 : 32;
@@ -2166,7 +2166,7 @@ private:
     const Ticks ticks_ = options_.measure_timing ? Ticks::calibrated() : Ticks();
     /// A queue entry's submit stamp (Job::submitted_ns): steady_clock where
     /// TaskInfo::submitted_at is read, else Ticks, which cost less to read
-    /// (the TSC's ~10 ns against clock_gettime's ~24, one task in
+    /// (the TSC's 10-12 ns against clock_gettime's 24-28, one task in
     /// wait_sampling per producer) and only a duration is made of them.
     std::int64_t submit_stamp() const noexcept { return stamps_every_task_ ? now_ns() : ticks_.now(); }
     /// Nanoseconds since `stamp`, a submit_stamp(); `now_ns_read` is now_ns()

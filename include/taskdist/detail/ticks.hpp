@@ -17,7 +17,7 @@ namespace taskdist::detail {
 /// A cheap monotonic counter for timing tasks: the TSC where Linux keeps its
 /// own time with it (clocksource "tsc": the kernel found it invariant and in
 /// step across cores), else steady_clock's nanoseconds. On the VMs we measure
-/// on, rdtsc costs ~10 ns and clock_gettime ~24. Ticks measure durations
+/// on, rdtsc costs 10-12 ns and clock_gettime 24-28. Ticks measure durations
 /// only: anything compared with steady_clock (deadlines, a submit time an
 /// observer or a distributor reads) reads that. calibrated() measures the
 /// TSC against steady_clock once per process, over 0.5 ms (an error near
