@@ -163,7 +163,9 @@ struct ProbeItem {
 ///     slot it sweeps, nor of a down worker. What it returns is w's task
 ///     from then on (done(w) follows it). A retry taken this way may reach
 ///     the worker it failed on: the pool sends it round once, as any retry
-///     that arrives there.
+///     that arrives there. With try_steal, a worker that takes a task while
+///     queued(w) > 0 wakes a sleeping worker: one that looked while w was
+///     between tasks may have left w's queue to w and gone to sleep.
 template <class D, class Item>
 concept DistributorFor =
     std::default_initializable<D> && std::copy_constructible<D> &&                        // 1

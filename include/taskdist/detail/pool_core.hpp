@@ -629,6 +629,7 @@ private:
                 item = sleep(w);
                 if (!item) continue;
             }
+            offer_surplus(w);
             // Paused since the check above: hold the task (still counted as
             // queued; its deadline and cancel still apply) until resume().
             if (paused()) {
@@ -1779,6 +1780,23 @@ private:
             wake_any();
         } else {
             wake(where.worker);
+        }
+    }
+
+    /// Worker w has just taken a task. Under a policy that places tasks on
+    /// one worker but lets idle ones take them (try_steal), an idle worker
+    /// that looked while w was between tasks, or busy popping, left w's
+    /// queue to w and may be asleep now, while w starts a task that may run
+    /// for long with others queued behind it: no push wakes it, they were
+    /// placed on w. So wake one sleeper while w has tasks queued.
+    void offer_surplus(std::size_t w) noexcept {
+        if constexpr (requires(Queue& q) { q.try_steal(w); }) {
+            // Pairs with the heavy fence in sleep(): either the sleeper's
+            // re-check sees w's task taken (and steals), or we see it asleep.
+            light_fence();
+            if (sleepers_.load(std::memory_order_seq_cst) != 0 && queue_.queued(w) != 0) wake_any();
+        } else {
+            (void)w;
         }
     }
 

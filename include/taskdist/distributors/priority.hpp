@@ -34,22 +34,28 @@ namespace taskdist {
 /// batch's next task runs; another worker takes a batch's tasks before any of
 /// a lower level (or any at all, when it would idle). Within one level, FIFO
 /// is approximate across workers, as with SharedQueue. Thread-safe; a
-/// push() costs a TSC read, an enqueue and, rarely, one shared write.
+/// push() costs a clock read (none with aging off), an enqueue and, rarely,
+/// one shared write.
 ///
 /// Aging: a waiting task gains one level per `aging_step` waited. Since every
 /// waiting task ages at the same rate, the order between two tasks never
 /// changes while they wait: it is fixed at push time by the key
 ///   priority * aging_step - submit time
 /// (larger first; FIFO among equal keys by a sequence number). So aging costs
-/// nothing per pop, and tasks of one level stay in a FIFO of their own, and a task of priority p waits behind tasks of priority
-/// q > p submitted at most (q - p) * aging_step after it, never forever.
+/// nothing per pop, tasks of one level stay in a FIFO of their own, and a
+/// task of priority p waits behind tasks of priority q > p submitted at most
+/// (q - p) * aging_step after it, never forever.
 /// aging_step == 0 turns aging off (strict priority; starvation possible).
+/// The submit time comes from the TSC where Linux keeps time with it; else,
+/// where the coarse clock's resolution (1-4 ms on Linux, the kernel's tick)
+/// is at most aging_step / 2, from that clock, and the bound above grows by
+/// that resolution (under half a level): tasks submitted within one tick
+/// count as submitted together. Otherwise from steady_clock.
 /// priority * aging_step saturates at +-2^62 ns (about 146 years of aging):
 /// tasks beyond it rank above (or below) every other task, and among
 /// themselves run in submission order.
 struct Priority {
-    /// It reads its own clock in push(), from the same source as the pool's
-    /// run-time statistics (see detail/ticks.hpp).
+    /// It reads its own clock in push() (see aging above).
     static constexpr bool reads_submit_time = false;
     std::chrono::nanoseconds aging_step = std::chrono::milliseconds(10);
 
@@ -60,16 +66,15 @@ struct Priority {
     class queue {
     public:
         queue(const Priority& settings, std::size_t workers)
-            : step_(settings.aging_step.count()), caches_(std::make_unique<Cache[]>(workers)), count_(workers) {
+            : step_(settings.aging_step.count()),
+              coarse_(!ticks_.is_tsc() && detail::CoarseClock::resolution() <= step_ / 2),
+              caches_(std::make_unique<Cache[]>(workers)),
+              count_(workers) {
             if (step_ < 0) throw std::invalid_argument("taskdist::Priority: aging_step must not be negative");
         }
 
         Placement push(Item&& item, const TaskInfo& info, WorkerSet) {
-            // The submit time, from the TSC where the system clock is the TSC
-            // itself: a read costs a third of steady_clock's, and producers
-            // read it for every task.
-            const auto t = static_cast<std::int64_t>(ticks_.to_ns(ticks_.now()));
-            std::int64_t key = step_ == 0 ? static_cast<std::int64_t>(info.priority) : scaled(info.priority) - t;
+            const std::int64_t key = step_ == 0 ? static_cast<std::int64_t>(info.priority) : scaled(info.priority) - submit_time();
             // Producers only append to a lock-free inbox; the ordering work is
             // done by whichever worker pops next, so a producer never waits
             // for a worker (nor for another producer).
@@ -436,6 +441,17 @@ struct Priority {
             if (moved) ordered_.store(ordered_.load(std::memory_order_relaxed) + moved, std::memory_order_release);
         }
 
+        /// Nanoseconds, for aging: from the TSC where Linux keeps time with it
+        /// (precise and cheap), else from the coarse clock where its error
+        /// is under half a level, else from steady_clock. Producers read it
+        /// for every task, and a precise steady_clock read costs 70-115 ns
+        /// on a contended core on a VM (see CoarseClock): W2 ran 300-330 ns
+        /// a task with it, 120-130 without.
+        std::int64_t submit_time() const noexcept {
+            if (coarse_) return detail::CoarseClock::now();
+            return static_cast<std::int64_t>(ticks_.to_ns(ticks_.now()));
+        }
+
         // priority * step, saturated to +-2^62 so that subtracting a time
         // since the clock's epoch (well under 2^62 ns) cannot overflow.
         std::int64_t scaled(int priority) const noexcept {
@@ -447,6 +463,7 @@ struct Priority {
 
         std::int64_t step_;
         detail::Ticks ticks_ = detail::Ticks::calibrated();
+        bool coarse_;  ///< submit_time() reads detail::CoarseClock
         moodycamel::ConcurrentQueue<Entry> inbox_;
         moodycamel::ConsumerToken token_{inbox_};  // used under mutex_ only
         std::mutex mutex_;  // a drain may hold it long: contenders should sleep
