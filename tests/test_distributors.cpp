@@ -753,9 +753,9 @@ TEST_CASE("LeastBusy: a worker that starts a long task with others queued behind
     (void)pool.submit(hold_id);
     std::vector<taskdist::TaskHandle<Ran>> handles;
     for (int i = 0; i < 8; ++i) handles.push_back(pool.submit(i));
-    const taskdist::PoolStats placed = pool.stats();
-    REQUIRE(placed.per_worker[0].queued == 5);
-    REQUIRE(placed.per_worker[1].queued == 4);
+    // (Worker 1 may have popped one already, and holds it until resume():
+    // its count is not checked.)
+    REQUIRE(pool.stats().per_worker[0].queued == 5);
     pool.resume();
 
     // Worker 1's own four, then it runs dry.
