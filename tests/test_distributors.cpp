@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <future>
 #include <latch>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -851,4 +852,111 @@ TEMPLATE_TEST_CASE("every shipped distributor resolves each of 20,000 tasks from
                    "[exactly_once]", taskdist::RoundRobin, taskdist::LeastBusy, taskdist::Priority,
                    taskdist::Sticky, taskdist::SharedQueue) {
     check_exactly_once<TestType>(4, 5'000);
+}
+
+// ---- detail::Ring, the FIFO under the lanes and Priority's levels ----------
+
+namespace {
+
+// Counts live objects, and throws from its copy when told to; its move can
+// throw as far as the type says, so a growing ring must copy it.
+struct Tracked {
+    static inline int live = 0;
+    static inline int copies_left = -1;  // < 0: copies never throw
+    int value;
+    explicit Tracked(int v) : value(v) { ++live; }
+    Tracked(const Tracked& o) : value(o.value) {
+        if (copies_left == 0) throw std::runtime_error("copy refused");
+        if (copies_left > 0) --copies_left;
+        ++live;
+    }
+    Tracked(Tracked&& o) noexcept(false) : value(o.value) { ++live; }
+    Tracked& operator=(const Tracked&) = delete;
+    ~Tracked() { --live; }
+};
+
+} // namespace
+
+TEST_CASE("Ring keeps FIFO order through wrap-around and growth, and destroys what it holds", "[ring]") {
+    {
+        taskdist::detail::Ring<std::unique_ptr<int>> ring;
+        int next_in = 0;
+        int next_out = 0;
+        // Pushes outrun pops, so that the head wraps round each size before it grows.
+        for (int round = 0; round < 200; ++round) {
+            for (int k = 0; k < 3; ++k) ring.push_back(std::make_unique<int>(next_in++));
+            REQUIRE(*ring.front() == next_out);
+            REQUIRE(*ring.back() == next_in - 1);
+            ring.pop_front();
+            ++next_out;
+            REQUIRE(ring.size() == static_cast<std::size_t>(next_in - next_out));
+        }
+        CHECK(ring.capacity() >= ring.size());
+        CHECK((ring.capacity() & (ring.capacity() - 1)) == 0);
+        while (!ring.empty()) {
+            REQUIRE(*ring.front() == next_out++);
+            ring.pop_front();
+        }
+        CHECK(next_out == next_in);
+    }
+    {
+        Tracked::live = 0;
+        Tracked::copies_left = -1;
+        {
+            taskdist::detail::Ring<Tracked> ring;
+            for (int i = 0; i < 100; ++i) ring.push_back(Tracked(i));
+            for (int i = 0; i < 10; ++i) ring.pop_front();
+            CHECK(Tracked::live == 90);
+        }
+        CHECK(Tracked::live == 0);  // the destructor destroyed the 90 left
+    }
+}
+
+TEST_CASE("Ring: move_back_to moves the newest k in order; reserve and swap keep the contents", "[ring]") {
+    taskdist::detail::Ring<int> from;
+    taskdist::detail::Ring<int> to;
+    for (int i = 0; i < 20; ++i) from.push_back(int{i});
+    for (int i = 0; i < 5; ++i) from.pop_front();  // head away from slot 0
+    to.push_back(-1);
+    to.reserve(to.size() + 6);
+    const std::size_t room = to.capacity();
+    from.move_back_to(to, 6);
+    CHECK(to.capacity() == room);  // no growth: the room was reserved
+    REQUIRE(from.size() == 9);
+    REQUIRE(to.size() == 7);
+    CHECK(from.back() == 13);
+    std::vector<int> got;
+    while (!to.empty()) {
+        got.push_back(to.front());
+        to.pop_front();
+    }
+    CHECK(got == std::vector<int>{-1, 14, 15, 16, 17, 18, 19});
+
+    to.swap(from);
+    CHECK(from.empty());
+    REQUIRE(to.size() == 9);
+    CHECK(to.front() == 5);
+    CHECK(to.back() == 13);
+}
+
+TEST_CASE("Ring: a growth that fails leaves the ring as it was", "[ring]") {
+    Tracked::live = 0;
+    Tracked::copies_left = -1;
+    {
+        taskdist::detail::Ring<Tracked> ring;
+        for (int i = 0; i < 16; ++i) ring.push_back(Tracked(i));  // full: the next push grows
+        ring.pop_front();
+        ring.push_back(Tracked(16));  // wrapped round
+        REQUIRE(ring.size() == 16);
+        Tracked::copies_left = 5;  // the growth's sixth copy throws
+        CHECK_THROWS_AS(ring.push_back(Tracked(17)), std::runtime_error);
+        Tracked::copies_left = -1;
+        CHECK(ring.size() == 16);
+        CHECK(Tracked::live == 16);  // the five copies made were destroyed
+        for (int i = 1; i <= 16; ++i) {
+            REQUIRE(ring.front().value == i);
+            ring.pop_front();
+        }
+    }
+    CHECK(Tracked::live == 0);
 }

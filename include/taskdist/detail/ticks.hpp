@@ -1,4 +1,5 @@
-// taskdist: the clock the pool's run-time statistics read.
+// taskdist: the clocks the pool reads: Ticks for run-time statistics,
+// CoarseClock for orderings that tolerate a tick (Priority's aging).
 #pragma once
 
 #include <algorithm>

@@ -74,7 +74,8 @@ struct Priority {
         }
 
         Placement push(Item&& item, const TaskInfo& info, WorkerSet) {
-            const std::int64_t key = step_ == 0 ? static_cast<std::int64_t>(info.priority) : scaled(info.priority) - submit_time();
+            const std::int64_t key =
+                step_ == 0 ? static_cast<std::int64_t>(info.priority) : scaled(info.priority) - submit_time();
             // Producers only append to a lock-free inbox; the ordering work is
             // done by whichever worker pops next, so a producer never waits
             // for a worker (nor for another producer).
