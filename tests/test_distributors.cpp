@@ -734,8 +734,8 @@ TEST_CASE("LeastBusy: a worker that starts a long task with others queued behind
     // (a queue it leaves to its owner) and goes to sleep: nothing more is
     // pushed. Then worker 0 starts the hold task with its share queued behind
     // it. Those were placed on worker 0, so no push wakes worker 1: worker 0
-    // must, or they wait for the hold (seen once in CI, with worker 0 slow to
-    // take its first task).
+    // must, or they wait for the hold (seen once in a full local test run,
+    // worker 0 slow to take its first task).
     struct StartGate : taskdist::PoolObserver {
         Gate gate;
         void on_worker_start(const taskdist::WorkerView& worker) override {
