@@ -20,6 +20,12 @@
 
 namespace taskdist::detail {
 
+/// steady_clock's reading in nanoseconds since its epoch.
+inline std::int64_t steady_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
 /// A cheap monotonic counter for timing tasks: the TSC where Linux keeps its
 /// own time with it (clocksource "tsc": the kernel found it invariant and in
 /// step across cores), else steady_clock's nanoseconds. On the VMs we measure
@@ -63,12 +69,6 @@ public:
     bool is_tsc() const noexcept { return tsc_; }
 
 private:
-    static std::int64_t steady_ns() noexcept {
-        return std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-            .count();
-    }
-
     [[gnu::cold, gnu::noinline]] static Ticks calibrate() noexcept {
         Ticks c;
 #ifdef TASKDIST_TICKS_TSC
@@ -131,9 +131,7 @@ struct CoarseClock {
     static std::int64_t now() noexcept {
 #if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
         timespec ts{};
-        if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) {
-            return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-        }
+        if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) return ns(ts);
 #endif
         return steady_ns();
     }
@@ -146,18 +144,18 @@ struct CoarseClock {
     }
 
 private:
-    static std::int64_t steady_ns() noexcept {
-        return std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-            .count();
+#if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
+    static std::int64_t ns(const timespec& ts) noexcept {
+        return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
     }
+#endif
 
     static std::int64_t measure_resolution() noexcept {
 #if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
         timespec res{};
         timespec ts{};
         if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) {
-            return std::max<std::int64_t>(1, static_cast<std::int64_t>(res.tv_sec) * 1'000'000'000 + res.tv_nsec);
+            return std::max<std::int64_t>(1, ns(res));
         }
 #endif
         return 1;
