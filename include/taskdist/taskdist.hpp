@@ -8,6 +8,7 @@
 #include "distributors/shared_queue.hpp"
 #include "distributors/sticky.hpp"
 #include "errors.hpp"
+#include "memory.hpp"
 #include "observer.hpp"
 #include "options.hpp"
 #include "stats.hpp"

@@ -1,0 +1,293 @@
+// taskdist: recycling of the small blocks that task states live in.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <new>
+
+#include "platform.hpp"
+#include "ticks.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TASKDIST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TASKDIST_ASAN 1
+#endif
+#endif
+
+namespace taskdist::detail {
+
+/// Every submit() takes one task-state block and the last owner gives it
+/// back. Through malloc that cost W1 (a million handles held, then read)
+/// 130-600 ns a task on glibc, the spread set by whether the previous
+/// round's million frees had been consolidated and trimmed back to the
+/// system (page faults on every block again); recycled here, 58 ns.
+///
+/// Blocks of up to `max_block` bytes are kept in size classes of `unit`
+/// bytes. Each thread keeps up to two batches of `batch` blocks per class
+/// (no atomics: a thread that submits and drops its handles cycles these),
+/// and hands whole batches to a process-wide depot beyond that, from which
+/// any thread takes them. The depot returns a batch to the system once it
+/// has sat unused for `retain_ns`, checked whenever the class's depot is
+/// used, so a burst's memory is kept for the next burst, not for ever.
+///
+/// Thread-safety: alloc() and free() may be called from any thread; a block
+/// may be freed by a thread other than the one that took it. Under
+/// AddressSanitizer blocks go straight to operator new and delete, so that
+/// it still sees every use of a freed state.
+class BlockCache {
+public:
+    static constexpr std::size_t unit = 64;
+    static constexpr std::size_t classes = 8;
+    static constexpr std::size_t max_block = unit * classes;
+    static constexpr std::size_t batch = 128;
+    static constexpr std::int64_t retain_ns = 1'000'000'000;
+
+#if defined(TASKDIST_ASAN)
+    static constexpr bool enabled = false;
+#else
+    static constexpr bool enabled = true;
+#endif
+
+    /// A block of at least n bytes (aligned as operator new's).
+    static void* alloc(std::size_t n) {
+        if (!enabled || n == 0 || n > max_block) return ::operator new(n);
+        const std::size_t c = class_of(n);
+        Local& l = local();
+        List& hot = l.lists[c].hot;
+        if (!hot.head && !l.dead) refill(l, c);
+        if (Node* p = hot.head) {
+            hot.head = p->next;
+            --hot.count;
+            return p;
+        }
+        return ::operator new(size_of(c));
+    }
+
+    /// Gives back a block that alloc(n) returned, with the same n.
+    static void free(void* p, std::size_t n) noexcept {
+        if (!enabled || n == 0 || n > max_block) return ::operator delete(p);
+        const std::size_t c = class_of(n);
+        Local& l = local();
+        if (l.dead) return ::operator delete(p);
+        if (!l.registered) enroll(l);
+        PerClass& pc = l.lists[c];
+        if (pc.hot.count == batch) {
+            if (pc.spare.count != 0) depot(c).put(pc.spare);
+            pc.spare = pc.hot;
+            pc.hot = List{};
+        }
+        pc.hot.head = ::new (p) Node{pc.hot.head};
+        ++pc.hot.count;
+    }
+
+    /// Returns every block in the depot, and the calling thread's own, to
+    /// the system. Other threads keep theirs (at most 2 * batch a class).
+    static void release_all() noexcept {
+        if (!enabled) return;
+        Local& l = local();
+        for (std::size_t c = 0; c < classes; ++c) {
+            free_list(l.lists[c].hot.head);
+            free_list(l.lists[c].spare.head);
+            l.lists[c] = PerClass{};
+            depot(c).release(0);
+        }
+    }
+
+    /// Bytes in the depot (all threads' surplus), for statistics and tests.
+    static std::size_t depot_bytes() noexcept {
+        std::size_t total = 0;
+        for (std::size_t c = 0; c < classes; ++c) total += depot(c).blocks() * size_of(c);
+        return total;
+    }
+
+    /// Drops depot batches unused for longer than `age_ns` as of `now_ns`
+    /// (tests pass a future `now_ns`; the cache itself ages by steady time).
+    static void release_older(std::int64_t age_ns, std::int64_t now_ns) noexcept {
+        if (!enabled) return;
+        for (std::size_t c = 0; c < classes; ++c) depot(c).release(age_ns, now_ns);
+    }
+
+private:
+    struct Node {
+        Node* next;
+    };
+    struct List {
+        Node* head = nullptr;
+        std::size_t count = 0;
+    };
+    struct PerClass {
+        List hot;    // alloc and free work here
+        List spare;  // one full batch, so a thread at the boundary does not bounce batches
+    };
+    /// Trivially destructible, so it stays usable during thread exit even
+    /// after the Flusher has run: a state freed by a later thread_local's
+    /// destructor then goes straight to operator delete (`dead`).
+    struct Local {
+        PerClass lists[classes];
+        bool registered = false;
+        bool dead = false;
+    };
+    struct Flusher {
+        Flusher() = default;
+        Flusher(const Flusher&) = delete;
+        Flusher& operator=(const Flusher&) = delete;
+        ~Flusher() {
+            Local& l = local();
+            for (std::size_t c = 0; c < classes; ++c) {
+                if (l.lists[c].hot.count != 0) depot(c).put(l.lists[c].hot);
+                if (l.lists[c].spare.count != 0) depot(c).put(l.lists[c].spare);
+                l.lists[c] = PerClass{};
+            }
+            l.dead = true;
+        }
+    };
+
+    /// A batch in the depot: its first block holds the links.
+    struct Batch {
+        Node* next;  // the batch's blocks, as a Node chain (this block first)
+        Batch* newer;
+        Batch* older;
+        std::int64_t stamp;
+        std::size_t count;
+    };
+    static_assert(sizeof(Batch) <= unit, "a batch's links must fit in its smallest block");
+
+    class Depot {
+    public:
+        void put(const List& list) noexcept {
+            Node* rest = list.head->next;
+            auto* b = ::new (static_cast<void*>(list.head)) Batch{rest, nullptr, nullptr, 0, list.count};
+            Batch* expired = nullptr;
+            {
+                const std::lock_guard g(mutex_);
+                b->stamp = steady_ns();
+                b->older = newest_;
+                b->newer = nullptr;
+                if (newest_) newest_->newer = b;
+                newest_ = b;
+                if (!oldest_) oldest_ = b;
+                blocks_ += b->count;
+                expired = cut_older(retain_ns, b->stamp);
+            }
+            free_batches(expired);
+        }
+        /// The most recently returned batch, or an empty list.
+        List take() noexcept {
+            Batch* b = nullptr;
+            Batch* expired = nullptr;
+            {
+                const std::lock_guard g(mutex_);
+                b = newest_;
+                if (b) {
+                    newest_ = b->older;
+                    if (newest_) {
+                        newest_->newer = nullptr;
+                    } else {
+                        oldest_ = nullptr;
+                    }
+                    blocks_ -= b->count;
+                    expired = cut_older(retain_ns, steady_ns());
+                }
+            }
+            free_batches(expired);
+            if (!b) return List{};
+            const std::size_t count = b->count;
+            Node* rest = b->next;
+            return List{::new (static_cast<void*>(b)) Node{rest}, count};
+        }
+        void release(std::int64_t age_ns, std::int64_t now = steady_ns()) noexcept {
+            Batch* expired = nullptr;
+            {
+                const std::lock_guard g(mutex_);
+                expired = cut_older(age_ns, now);
+            }
+            free_batches(expired);
+        }
+        std::size_t blocks() noexcept {
+            const std::lock_guard g(mutex_);
+            return blocks_;
+        }
+
+    private:
+        /// Unlinks the batches older than age_ns (oldest first); returns them
+        /// chained through `older`, to be freed outside the lock.
+        Batch* cut_older(std::int64_t age_ns, std::int64_t now) noexcept {
+            Batch* first = nullptr;
+            while (oldest_ && now - oldest_->stamp >= age_ns) {
+                Batch* b = oldest_;
+                oldest_ = b->newer;
+                if (oldest_) {
+                    oldest_->older = nullptr;
+                } else {
+                    newest_ = nullptr;
+                }
+                blocks_ -= b->count;
+                b->older = first;
+                first = b;
+            }
+            return first;
+        }
+        static void free_batches(Batch* b) noexcept {
+            while (b) {
+                Batch* next = b->older;
+                Node* rest = b->next;
+                ::operator delete(static_cast<void*>(b));
+                free_list(rest);
+                b = next;
+            }
+        }
+
+        SpinMutex mutex_;
+        Batch* newest_ = nullptr;
+        Batch* oldest_ = nullptr;
+        std::size_t blocks_ = 0;
+    };
+
+    static std::size_t class_of(std::size_t n) noexcept { return (n - 1) / unit; }
+    static std::size_t size_of(std::size_t c) noexcept { return (c + 1) * unit; }
+
+    static Local& local() noexcept {
+        static thread_local Local l;
+        return l;
+    }
+    /// Never destroyed: blocks may be freed during static destruction, and
+    /// threads may exit after it. What it holds stays reachable.
+    static Depot& depot(std::size_t c) noexcept {
+        struct alignas(cache_line) Slot {
+            Depot d;
+        };
+        static Slot* const slots = new Slot[classes];
+        return slots[c].d;
+    }
+
+    /// Constructs this thread's Flusher, whose destructor gives the
+    /// thread's blocks to the depot when the thread exits.
+    static void enroll(Local& l) noexcept {
+        l.registered = true;
+        static thread_local Flusher f;
+        (void)f;
+    }
+    static void refill(Local& l, std::size_t c) noexcept {
+        PerClass& pc = l.lists[c];
+        if (pc.hot.head) return;
+        if (pc.spare.head) {
+            pc.hot = pc.spare;
+            pc.spare = List{};
+            return;
+        }
+        if (!l.registered) enroll(l);
+        pc.hot = depot(c).take();
+    }
+    static void free_list(Node* n) noexcept {
+        while (n) {
+            Node* next = n->next;
+            ::operator delete(static_cast<void*>(n));
+            n = next;
+        }
+    }
+};
+
+}  // namespace taskdist::detail
