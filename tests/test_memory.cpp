@@ -23,9 +23,9 @@ namespace {
 using namespace test_support;
 using Cache = taskdist::detail::BlockCache;
 
-// 100 bytes: the 128-byte class, which W1's states use.
+// 100 bytes: the 120-byte class, which W1's 112-byte states use.
 constexpr std::size_t small = 100;
-constexpr std::size_t small_class = 128;
+constexpr std::size_t small_class = 120;
 
 std::vector<void*> take(std::size_t n, std::size_t bytes = small) {
     std::vector<void*> v;
@@ -47,7 +47,7 @@ TEST_CASE("a freed block is the next one its thread takes, in its own size class
     void* p = Cache::alloc(small);
     Cache::free(p, small);
     void* other = Cache::alloc(300);  // another class: may not get p
-    void* same = Cache::alloc(small - 30);  // the same 128-byte class
+    void* same = Cache::alloc(small - 30);  // the same 120-byte class
     if (Cache::enabled) {
         CHECK(other != p);
         CHECK(same == p);

@@ -1,6 +1,7 @@
 // taskdist: recycling of the small blocks that task states live in.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -23,10 +24,14 @@ namespace taskdist::detail {
 /// back. Through malloc that cost W1 (a million handles held, then read)
 /// 130-600 ns a task on glibc, the spread set by whether the previous
 /// round's million frees had been consolidated and trimmed back to the
-/// system (page faults on every block again); recycled here, 58 ns.
+/// system (page faults on every block again); recycled here, 58-70 ns
+/// at 2 workers and 4 alike.
 ///
-/// Blocks of up to `max_block` bytes are kept in size classes of `unit`
-/// bytes. Each thread keeps up to two batches of `batch` blocks per class
+/// Blocks of up to `max_block` bytes are kept in size classes `unit` bytes
+/// apart, each `header` short of a multiple of `unit`: glibc puts an
+/// 8-byte header before a block, so a 112-byte state in a 120-byte block
+/// takes a 128-byte chunk, where a 128-byte block would take 144 (and a
+/// first burst's page faults, most of its cost, grow with it). Each thread keeps up to two batches of `batch` blocks per class
 /// (no atomics: a thread that submits and drops its handles cycles these),
 /// and hands whole batches to a process-wide depot beyond that, from which
 /// any thread takes them. The depot returns a batch to the system once it
@@ -40,8 +45,9 @@ namespace taskdist::detail {
 class BlockCache {
 public:
     static constexpr std::size_t unit = 64;
+    static constexpr std::size_t header = 8;
     static constexpr std::size_t classes = 8;
-    static constexpr std::size_t max_block = unit * classes;
+    static constexpr std::size_t max_block = unit * classes - header;
     static constexpr std::size_t batch = 128;
     static constexpr std::int64_t retain_ns = 1'000'000'000;
 
@@ -153,7 +159,7 @@ private:
         std::int64_t stamp;
         std::size_t count;
     };
-    static_assert(sizeof(Batch) <= unit, "a batch's links must fit in its smallest block");
+    static_assert(sizeof(Batch) <= unit - header, "a batch's links must fit in its smallest block");
 
     class Depot {
     public:
@@ -169,13 +175,16 @@ private:
                 if (newest_) newest_->newer = b;
                 newest_ = b;
                 if (!oldest_) oldest_ = b;
-                blocks_ += b->count;
+                blocks_.store(blocks_.load(std::memory_order_relaxed) + b->count, std::memory_order_relaxed);
                 expired = cut_older(retain_ns, b->stamp);
             }
             free_batches(expired);
         }
         /// The most recently returned batch, or an empty list.
         List take() noexcept {
+            // A hint, read without the lock: a first burst finds the depot
+            // empty on every allocation, and would take the lock for each.
+            if (blocks_.load(std::memory_order_relaxed) == 0) return List{};
             Batch* b = nullptr;
             Batch* expired = nullptr;
             {
@@ -188,7 +197,7 @@ private:
                     } else {
                         oldest_ = nullptr;
                     }
-                    blocks_ -= b->count;
+                    blocks_.store(blocks_.load(std::memory_order_relaxed) - b->count, std::memory_order_relaxed);
                     expired = cut_older(retain_ns, steady_ns());
                 }
             }
@@ -206,10 +215,7 @@ private:
             }
             free_batches(expired);
         }
-        std::size_t blocks() noexcept {
-            const std::lock_guard g(mutex_);
-            return blocks_;
-        }
+        std::size_t blocks() const noexcept { return blocks_.load(std::memory_order_relaxed); }
 
     private:
         /// Unlinks the batches older than age_ns (oldest first); returns them
@@ -224,7 +230,7 @@ private:
                 } else {
                     newest_ = nullptr;
                 }
-                blocks_ -= b->count;
+                blocks_.store(blocks_.load(std::memory_order_relaxed) - b->count, std::memory_order_relaxed);
                 b->older = first;
                 first = b;
             }
@@ -243,11 +249,11 @@ private:
         SpinMutex mutex_;
         Batch* newest_ = nullptr;
         Batch* oldest_ = nullptr;
-        std::size_t blocks_ = 0;
+        std::atomic<std::size_t> blocks_{0};  // written under mutex_
     };
 
-    static std::size_t class_of(std::size_t n) noexcept { return (n - 1) / unit; }
-    static std::size_t size_of(std::size_t c) noexcept { return (c + 1) * unit; }
+    static std::size_t class_of(std::size_t n) noexcept { return (n + header - 1) / unit; }
+    static std::size_t size_of(std::size_t c) noexcept { return (c + 1) * unit - header; }
 
     static Local& local() noexcept {
         static thread_local Local l;
