@@ -31,10 +31,11 @@ namespace taskdist::detail {
 /// apart, each `header` short of a multiple of `unit`: glibc puts an
 /// 8-byte header before a block, so a 112-byte state in a 120-byte block
 /// takes a 128-byte chunk, where a 128-byte block would take 144 (and a
-/// first burst's page faults, most of its cost, grow with it). Each thread keeps up to two batches of `batch` blocks per class
-/// (no atomics: a thread that submits and drops its handles cycles these),
-/// and hands whole batches to a process-wide depot beyond that, from which
-/// any thread takes them. The depot returns a batch to the system once it
+/// first burst's page faults, most of its cost, grow with it). Each thread
+/// keeps up to two batches of `batch` blocks per class (no atomics: a
+/// thread that submits and drops its handles cycles these), and hands
+/// whole batches to a process-wide depot beyond that, from which any thread
+/// takes them. The depot returns a batch to the system once it
 /// has sat unused for `retain_ns`, checked whenever the class's depot is
 /// used, so a burst's memory is kept for the next burst, not for ever.
 ///
