@@ -241,6 +241,12 @@ double w2_pass(Pool& pool, std::size_t n, Post&& post) {
 
 template <class PassA, class PassB>
 void paired(benchmark::State& state, std::size_t n, PassA&& a, PassB&& b) {
+    // One untimed pass each first: A B B A puts the fresh pools' one-off
+    // costs (a queue's first growth; task-state blocks the process's cache
+    // had returned to the system, whose page faults cost W1 ten times a
+    // warm pass) on A alone, and W1's 4-against-2 read 0.68.
+    a();
+    b();
     double ta = 0, tb = 0;
     for (auto _ : state) {
         ta += a();

@@ -46,8 +46,6 @@ struct Job {
     std::int64_t submitted_ns;
 };
 
-inline std::int64_t now_ns() noexcept { return to_ns(std::chrono::steady_clock::now()); }
-
 /// The pool whose worker the current thread is, if any: lets calls that
 /// would wait for themselves fail with WouldDeadlock instead of hanging.
 inline thread_local const void* current_pool = nullptr;
@@ -720,11 +718,11 @@ private:
     /// Waits out the back-off while down, re-dispatching what reaches this
     /// worker. False if the pool may exit.
     bool down_wait(std::size_t w, std::uint32_t failures) {
-        const std::int64_t until = now_ns() + restart_delay(failures).count();
+        const std::int64_t until = steady_ns() + restart_delay(failures).count();
         for (;;) {
             const bool kept = drain_down(w);
             if (exit_ready() || w >= active_.load(std::memory_order_acquire)) return false;
-            if (now_ns() >= until) return true;
+            if (steady_ns() >= until) return true;
             down_sleep(w, until, kept);
         }
     }
@@ -840,7 +838,7 @@ private:
         if (st) {
             // Lock-free checks first: these fields were written before the
             // task was queued, and only the popping worker touches them now.
-            if (st->deadline_ns_ && now_ns() >= st->deadline_ns_) {
+            if (st->deadline_ns_ && steady_ns() >= st->deadline_ns_) {
                 const std::uint32_t old = st->transition_unless_claimed(TaskStateBase::claimed, 0);
                 if (old & TaskStateBase::claimed) {
                     popped.state.release();  // resolved meanwhile (a tombstone: its place is back)
@@ -892,7 +890,7 @@ private:
         // the worker measures the wait of one in wait_sampling, as producers
         // otherwise stamp: a clock read per task would cost what timing saves.
         const bool sample_wait = timed && popped.submitted_ns && (!stamps_every_task_ || sampling_turn(r.wait_tick));
-        const std::int64_t start_ns = (limited || (sample_wait && stamps_every_task_)) ? now_ns() : 0;
+        const std::int64_t start_ns = (limited || (sample_wait && stamps_every_task_)) ? steady_ns() : 0;
         if (sample_wait) s.wait_hist.record(waited_since(popped.submitted_ns, start_ns));
         WorkerSlot::bump(s.started, 1, std::memory_order_release);
         left_queue();  // after `started`: a snapshot never sees its place taken twice
@@ -1070,7 +1068,7 @@ private:
             }
             if (w & TaskStateBase::claimed) return AttemptEnd::lost;  // cancelled or timed out meanwhile
             const bool fired = r.timeout_fired.load(std::memory_order_acquire);
-            const bool timed_out = fired || (limit != 0 && now_ns() >= limit);
+            const bool timed_out = fired || (limit != 0 && steady_ns() >= limit);
             std::exception_ptr e = timed_out ? std::make_exception_ptr(TaskTimeout{}) : error;
             const bool retry = e && retry_wanted(st, e);
             const std::uint32_t next = (w & ~TaskStateBase::started) | (retry ? 0u : TaskStateBase::claimed);
@@ -1088,7 +1086,7 @@ private:
 
     bool retry_wanted(const TaskStateBase& st, const std::exception_ptr& error) const noexcept {
         if (st.attempt() >= st.max_attempts_) return false;
-        if (st.deadline_ns_ && now_ns() >= st.deadline_ns_) return false;
+        if (st.deadline_ns_ && steady_ns() >= st.deadline_ns_) return false;
         if (!options_.retry_if) return default_retryable(error);
         try {
             return options_.retry_if(error);
@@ -1112,7 +1110,7 @@ private:
             return;
         }
         Event ev;
-        ev.at = now_ns() + delay.count();
+        ev.at = steady_ns() + delay.count();
         ev.kind = EventKind::repush;
         ev.item.emplace(std::move(item));
         schedule(std::move(ev));
@@ -1368,7 +1366,7 @@ private:
         ran_inline_.fetch_add(1, std::memory_order_relaxed);
 
         st.add_ref();  // the handle's owner holds one too: released by publish()
-        Item item{std::move(*b), StateRef<State>(static_cast<State*>(&st)), now_ns()};
+        Item item{std::move(*b), StateRef<State>(static_cast<State*>(&st)), steady_ns()};
         b.reset();
         const std::size_t w = r->slot;
         TaskContext ctx(w, st.attempt(), &r->stop);
@@ -1466,7 +1464,7 @@ private:
         // Called with a task lock held, on the thread that requested the
         // stop; r is alive (its attempt cannot end meanwhile).
         Event ev;
-        ev.at = now_ns() + options_.hang_grace.count();
+        ev.at = steady_ns() + options_.hang_grace.count();
         ev.kind = EventKind::hang_check;
         ev.runner = live_runner(r.slot);
         if (ev.runner.get() != &r) return;  // already replaced
@@ -1482,7 +1480,7 @@ private:
                 sup_cv_.wait(lock);
                 continue;
             }
-            const std::int64_t now = now_ns();
+            const std::int64_t now = steady_ns();
             if (events_.front().at > now) {
                 sup_cv_.wait_for(lock, std::chrono::nanoseconds(events_.front().at - now));
                 continue;
@@ -1760,7 +1758,7 @@ private:
             cancel_sleep(s);
             return std::nullopt;
         }
-        s.idle_since.store(now_ns(), std::memory_order_relaxed);
+        s.idle_since.store(steady_ns(), std::memory_order_relaxed);
         while (s.sleeping.load(std::memory_order_acquire) == 1) park(s.sleeping, 1);
         s.idle_since.store(0, std::memory_order_relaxed);
         return std::nullopt;
@@ -2019,7 +2017,7 @@ private:
 
     void schedule_scale_tick() {
         Event ev;
-        ev.at = now_ns() + options_.scale_up_after.count();
+        ev.at = steady_ns() + options_.scale_up_after.count();
         ev.kind = EventKind::scale_tick;
         schedule(std::move(ev));
     }
@@ -2055,7 +2053,7 @@ private:
             } else if (last_queued_ > left && n < cap_) {
                 want = static_cast<std::size_t>(std::min<std::uint64_t>(cap_, n + (last_queued_ - left)));
             } else if (n > options_.min_workers) {
-                const std::int64_t now = now_ns();
+                const std::int64_t now = steady_ns();
                 std::size_t idle = 0;
                 for (std::size_t w = 0; w < n; ++w) {
                     std::int64_t since = slots_[w].idle_since.load(std::memory_order_relaxed);
@@ -2186,8 +2184,8 @@ private:
     /// TaskInfo::submitted_at is read, else Ticks, which cost less to read
     /// (the TSC's 10-12 ns against clock_gettime's 24-28, one task in
     /// wait_sampling per producer) and only a duration is made of them.
-    std::int64_t submit_stamp() const noexcept { return stamps_every_task_ ? now_ns() : ticks_.now(); }
-    /// Nanoseconds since `stamp`, a submit_stamp(); `now_ns_read` is now_ns()
+    std::int64_t submit_stamp() const noexcept { return stamps_every_task_ ? steady_ns() : ticks_.now(); }
+    /// Nanoseconds since `stamp`, a submit_stamp(); `now_ns_read` is steady_ns()
     /// where stamps are steady_clock (the caller has read it already).
     std::uint64_t waited_since(std::int64_t stamp, std::int64_t now_ns_read) const noexcept {
         if (stamps_every_task_) return static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns_read - stamp));
