@@ -162,7 +162,7 @@ def main():
               "the pool's own loss" if b != "bare_threads" else "the machine's floor", 3)
     if ratios:
         lines += ["## Ratios against the targets", "", "2 workers (the 4v2 rows: 4 against 2). Rows marked paired come from the W1pair and W2pair benchmarks: each repetition runs both",
-                  "set-ups on pools built beforehand, in the order A B B A, so that both sides see the same spell of this",
+                  "set-ups on pools built beforehand, once each untimed, then in the order A B B A, so that both sides see the same spell of this",
                   "machine; shown as the median of the repetitions' ratios (min-max).", "",
                   "| ratio | measured | target |", "|---|---|---|"] + ratios + [""]
 
