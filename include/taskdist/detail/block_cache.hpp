@@ -4,8 +4,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <new>
+#include <type_traits>
 
 #include "platform.hpp"
 #include "ticks.hpp"
@@ -166,7 +168,10 @@ private:
     public:
         void put(const List& list) noexcept {
             Node* rest = list.head->next;
-            auto* b = ::new (static_cast<void*>(list.head)) Batch{rest, nullptr, nullptr, 0, list.count};
+            // construct_at, not a placement new-expression: cppcheck 2.10
+            // reads `::new (p) Batch{...}` as leaving the pointer unset.
+            Batch* const b =
+                std::construct_at(reinterpret_cast<Batch*>(list.head), Batch{rest, nullptr, nullptr, 0, list.count});
             Batch* expired = nullptr;
             {
                 const std::lock_guard g(mutex_);
@@ -192,13 +197,7 @@ private:
                 const std::lock_guard g(mutex_);
                 b = newest_;
                 if (b) {
-                    newest_ = b->older;
-                    if (newest_) {
-                        newest_->newer = nullptr;
-                    } else {
-                        oldest_ = nullptr;
-                    }
-                    blocks_.store(blocks_.load(std::memory_order_relaxed) - b->count, std::memory_order_relaxed);
+                    unlink(b);
                     expired = cut_older(retain_ns, steady_ns());
                 }
             }
@@ -219,19 +218,19 @@ private:
         std::size_t blocks() const noexcept { return blocks_.load(std::memory_order_relaxed); }
 
     private:
+        /// Takes b out of the list (under mutex_).
+        void unlink(Batch* b) noexcept {
+            (b->newer ? b->newer->older : newest_) = b->older;
+            (b->older ? b->older->newer : oldest_) = b->newer;
+            blocks_.store(blocks_.load(std::memory_order_relaxed) - b->count, std::memory_order_relaxed);
+        }
         /// Unlinks the batches older than age_ns (oldest first); returns them
         /// chained through `older`, to be freed outside the lock.
         Batch* cut_older(std::int64_t age_ns, std::int64_t now) noexcept {
             Batch* first = nullptr;
             while (oldest_ && now - oldest_->stamp >= age_ns) {
                 Batch* b = oldest_;
-                oldest_ = b->newer;
-                if (oldest_) {
-                    oldest_->older = nullptr;
-                } else {
-                    newest_ = nullptr;
-                }
-                blocks_.store(blocks_.load(std::memory_order_relaxed) - b->count, std::memory_order_relaxed);
+                unlink(b);
                 b->older = first;
                 first = b;
             }
@@ -257,16 +256,18 @@ private:
     static std::size_t size_of(std::size_t c) noexcept { return (c + 1) * unit - header; }
 
     static Local& local() noexcept {
-        static thread_local Local l;
+        constinit static thread_local Local l;
         return l;
     }
-    /// Never destroyed: blocks may be freed during static destruction, and
-    /// threads may exit after it. What it holds stays reachable.
+    /// Constant-initialised and trivially destructible, so usable from the
+    /// first static constructor to the last static destructor, and by
+    /// threads that exit after that. What it holds stays reachable.
     static Depot& depot(std::size_t c) noexcept {
         struct alignas(cache_line) Slot {
             Depot d;
         };
-        static Slot* const slots = new Slot[classes];
+        static_assert(std::is_trivially_destructible_v<Slot>);
+        constinit static Slot slots[classes];
         return slots[c].d;
     }
 

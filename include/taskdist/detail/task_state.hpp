@@ -91,11 +91,13 @@ public:
     static constexpr std::uint32_t ref_mask = ~(ref_one - 1);
 
     // Recycled (block_cache.hpp): through malloc, a block per submit was
-    // most of W1's cost and all of its spread.
-    static void* operator new(std::size_t n) { return BlockCache::alloc(n); }
+    // most of W1's cost and all of its spread. Only the sized delete: the
+    // cache needs the size, and at class scope an unsized one would win.
+    // Over-aligned states go to the global aligned forms.
+    static void* operator new(std::size_t n) { return BlockCache::alloc(n); }  // NOLINT(misc-new-delete-overloads)
     static void operator delete(void* p, std::size_t n) noexcept { BlockCache::free(p, n); }
-    static void* operator new(std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
-    static void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept { ::operator delete(p, n, a); }
+    static void* operator new(std::size_t n, std::align_val_t a) { return ::operator new(n, a); }  // NOLINT(misc-new-delete-overloads)
+    static void operator delete(void* p, std::size_t, std::align_val_t a) noexcept { ::operator delete(p, a); }
 
     TaskStateBase(const TaskStateBase&) = delete;
     TaskStateBase& operator=(const TaskStateBase&) = delete;
