@@ -156,7 +156,7 @@ private:
 
     /// A batch in the depot: its first block holds the links.
     struct Batch {
-        Node* next;  // the batch's blocks, as a Node chain (this block first)
+        Node* next;  // the batch's other blocks, as a Node chain
         Batch* newer;
         Batch* older;
         std::int64_t stamp;
