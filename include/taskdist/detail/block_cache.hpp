@@ -12,14 +12,6 @@
 #include "platform.hpp"
 #include "ticks.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TASKDIST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TASKDIST_ASAN 1
-#endif
-#endif
-
 namespace taskdist::detail {
 
 /// Every submit() takes one task-state block and the last owner gives it
@@ -170,19 +162,18 @@ private:
             Node* rest = list.head->next;
             // construct_at, not a placement new-expression: cppcheck 2.10
             // reads `::new (p) Batch{...}` as leaving the pointer unset.
+            const std::int64_t now = steady_ns();  // outside the lock
             Batch* const b =
-                std::construct_at(reinterpret_cast<Batch*>(list.head), Batch{rest, nullptr, nullptr, 0, list.count});
+                std::construct_at(reinterpret_cast<Batch*>(list.head), Batch{rest, nullptr, nullptr, now, list.count});
             Batch* expired = nullptr;
             {
                 const std::lock_guard g(mutex_);
-                b->stamp = steady_ns();
                 b->older = newest_;
-                b->newer = nullptr;
                 if (newest_) newest_->newer = b;
                 newest_ = b;
                 if (!oldest_) oldest_ = b;
                 blocks_.store(blocks_.load(std::memory_order_relaxed) + b->count, std::memory_order_relaxed);
-                expired = cut_older(retain_ns, b->stamp);
+                expired = cut_older(retain_ns, now);
             }
             free_batches(expired);
         }
@@ -191,6 +182,7 @@ private:
             // A hint, read without the lock: a first burst finds the depot
             // empty on every allocation, and would take the lock for each.
             if (blocks_.load(std::memory_order_relaxed) == 0) return List{};
+            const std::int64_t now = steady_ns();  // outside the lock
             Batch* b = nullptr;
             Batch* expired = nullptr;
             {
@@ -198,7 +190,7 @@ private:
                 b = newest_;
                 if (b) {
                     unlink(b);
-                    expired = cut_older(retain_ns, steady_ns());
+                    expired = cut_older(retain_ns, now);
                 }
             }
             free_batches(expired);
@@ -278,9 +270,9 @@ private:
         static thread_local Flusher f;
         (void)f;
     }
+    /// Called with this class's hot list empty.
     static void refill(Local& l, std::size_t c) noexcept {
         PerClass& pc = l.lists[c];
-        if (pc.hot.head) return;
         if (pc.spare.head) {
             pc.hot = pc.spare;
             pc.spare = List{};

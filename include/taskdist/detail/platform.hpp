@@ -57,6 +57,16 @@ inline std::int64_t add_saturated(std::int64_t a, std::int64_t b) noexcept {
 #endif
 #endif
 
+// AddressSanitizer: block_cache.hpp hands task states straight to the
+// allocator under it, so that it sees every use of a freed one.
+#if defined(__SANITIZE_ADDRESS__)
+#define TASKDIST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TASKDIST_ASAN 1
+#endif
+#endif
+
 /// A full (seq_cst) fence. ThreadSanitizer does not model standalone fences,
 /// so under it the fence becomes a seq_cst read-modify-write of one shared
 /// word: every fencing thread then synchronises with the previous one, which
