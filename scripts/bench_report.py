@@ -160,6 +160,9 @@ def main():
     for b in ["taskdist_callables_shared", "taskdist_callables_leastbusy", "bare_threads"]:
         shown(f"W4 makespan / work the tasks did, {b}", value("W4", b, "makespan_over_work"),
               "the pool's own loss" if b != "bare_threads" else "the machine's floor", 3)
+    spin = stat(runs, ("machine", "alone", 0), "spin20_over_nominal")
+    if spin:
+        shown("W4's 20 us spin on one lone thread, no pool: length / 20 us", spin[0], "the machine's floor", 3)
     if ratios:
         lines += ["## Ratios against the targets", "", "2 workers (the 4v2 rows: 4 against 2). Rows marked paired come from the W1pair and W2pair benchmarks: each repetition runs both",
                   "set-ups on pools built beforehand, once each untimed, then in the order A B B A, so that both sides see the same spell of this",
@@ -173,6 +176,11 @@ def main():
         lines.append(f"- stats() snapshot: {snap[0][0]:,.1f} us with 2 workers, {snap[1][0]:,.1f} us with 4")
     if idle[0]:
         lines.append(f"- idle pool CPU: {idle[0][0] * 100:.2f}% of one core with 2 workers, {idle[1][0] * 100:.2f}% with 4")
+    alone = {f: stat(runs, ("machine", "alone", 0), f) for f in ("off_cpu_share", "gaps_per_second", "median_gap_us")}
+    if all(alone.values()):
+        lines.append(f"- the machine, one lone thread reading the clock: off its core {alone['off_cpu_share'][0] * 100:.1f}% of the time, "
+                     f"in {alone['gaps_per_second'][0]:,.0f} gaps over 2 us a second (median {alone['median_gap_us'][0]:.0f} us); "
+                     "a gap at the end of a spin lengthens it, which W4's ideal does not allow for")
     if len(sys.argv) > 4 and os.path.exists(sys.argv[4]):
         # R1: the Redis path against raw hiredis streams, from its own run.
         _, rruns = load(sys.argv[4])
