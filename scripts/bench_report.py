@@ -135,7 +135,7 @@ def main():
         if throughput:
             vals = [1 / v for v in vals]
         if vals:
-            ratios.append(f"| {label} | {med(vals):.2f} ({min(vals):.2f}-{max(vals):.2f}) | {target} |")
+            ratios.append(f"| {label} | {med(vals):.3f} ({min(vals):.2f}-{max(vals):.2f}) | {target} |")
 
     paired("W1 4 workers / 2 workers throughput (paired)", "handler_4_vs_2", "target >= 0.9", "W1pair", True)
     paired("W2 4 workers / 2 workers throughput (paired)", "shared_4_vs_2", "target >= 0.9", "W2pair", True)
@@ -153,7 +153,7 @@ def main():
 
     for b in ["taskdist_callables_shared", "bare_threads"]:
         shown(f"W3 parallel efficiency, {b}", value("W3", b, "efficiency"),
-              "target >= 0.97" if b != "bare_threads" else "the machine's floor")
+              "target >= 0.97" if b != "bare_threads" else "the machine's floor", 3)
     for b in ["taskdist_callables_shared", "taskdist_callables_leastbusy", "bare_threads"]:
         shown(f"W4 makespan / ideal, {b}", value("W4", b, "makespan_over_ideal"),
               "target <= 1.02" if b != "bare_threads" else "the machine's floor", 3)

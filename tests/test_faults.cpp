@@ -316,6 +316,65 @@ TEST_CASE("a value returned after the task's timeout is a timeout, even while th
     pool.reset();
 }
 
+TEST_CASE("a pool shut down from its on_replace hook and destroyed while the hook still runs is not touched "
+          "after it is gone") {
+    // on_replace runs on the supervisor's thread. shutdown() there cannot
+    // join that thread, and the owner may destroy the pool before the hook
+    // returns: the supervisor must hold the pool until it is done with it.
+    // (Before, the pool was destroyed at reset() below and the supervisor
+    // went on using it.)
+    struct Signal {  // sets its promise when destroyed
+        explicit Signal(std::promise<void>* p) : p(p) {}
+        Signal(const Signal&) = delete;
+        Signal& operator=(const Signal&) = delete;
+        ~Signal() {
+            if (p != nullptr) p->set_value();
+        }
+        std::promise<void>* p;
+    };
+    auto stuck = std::make_shared<Release>();
+    std::promise<void> in_hook;
+    std::latch hook_may_return{1};
+    std::promise<void> hung_thread_gone;
+    std::promise<void> pool_destroyed;
+    auto on_destroy = std::make_shared<Signal>(&pool_destroyed);
+    std::atomic<taskdist::WorkerPool<int, int>*> self{nullptr};
+    auto pool = std::make_unique<taskdist::WorkerPool<int, int>>(
+        [stuck, on_destroy, &hung_thread_gone](int x) {
+            if (x < 0) {
+                // At the thread's end, after it dropped its hold on the pool.
+                thread_local Signal thread_end(&hung_thread_gone);
+                stuck->wait_at_most(10s);  // ignores its stop token: declared hung
+            }
+            return x;
+        },
+        taskdist::PoolOptions{.workers = 1,
+                              .hang_grace = 1ms,
+                              .quarantine_wait = 1ms,
+                              .on_replace = [&](const taskdist::ReplaceEvent&) {
+                                  self.load()->shutdown();
+                                  in_hook.set_value();
+                                  hook_may_return.wait();
+                              }});
+    on_destroy.reset();  // the pool's handler holds the only copy now
+    self.store(pool.get());
+    auto hung = pool->submit(-1, {.timeout = 1ms});
+    auto entered = in_hook.get_future();
+    REQUIRE(arrives(entered));
+    REQUIRE(hung.wait_for(patience));
+    CHECK(outcome_of(hung) == "TaskTimeout");
+
+    stuck->release();
+    auto gone = hung_thread_gone.get_future();
+    REQUIRE(arrives(gone));  // no worker holds the pool any more
+    pool.reset();            // the owner drops it while the hook still runs
+    auto destroyed = pool_destroyed.get_future();
+    const bool destroyed_early = destroyed.wait_for(0s) == std::future_status::ready;
+    hook_may_return.count_down();
+    CHECK_FALSE(destroyed_early);  // the supervisor still held it
+    CHECK(arrives(destroyed));     // and let it go once the hook returned
+}
+
 TEST_CASE("a deadline also bounds run time") {
     taskdist::ThreadPool pool({.workers = 1});
     auto h = pool.submit(

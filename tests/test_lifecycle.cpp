@@ -5,12 +5,15 @@
 // `patience` only turns a hang into a failure. Workers never assert.
 #include "support.hpp"
 
+#include <taskdist/detail/timer_thread.hpp>
 #include <taskdist/taskdist.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -528,4 +531,78 @@ TEST_CASE("observers: every attempt of a task sees its priority, key and submit 
     REQUIRE(starts->submitted.size() == 2);
     CHECK(first.submitted_at == starts->submitted[0].submitted_at);
     CHECK(second.submitted_at == starts->submitted[0].submitted_at);
+}
+
+// ---- the supervisor's timer thread (detail::TimerThread) --------------------
+
+namespace {
+
+struct TimedEvent {
+    std::int64_t at = 0;
+    int id = 0;
+    std::shared_ptr<int> owned;  // shows when stop() destroys what is left
+};
+
+} // namespace
+
+TEST_CASE("TimerThread fires events earliest first, never before their time, and lets a firing schedule more",
+          "[timer]") {
+    struct Fired {
+        int id;
+        std::int64_t late_by;
+    };
+    std::mutex mutex;
+    std::vector<Fired> fired;
+    std::promise<void> all_fired;
+    std::atomic<bool> rescheduled{false};
+    using Timer = taskdist::detail::TimerThread<TimedEvent, std::function<void(TimedEvent&&)>>;
+    std::unique_ptr<Timer> timer;
+    timer = std::make_unique<Timer>(
+        [&](TimedEvent&& ev) {
+            const std::int64_t now = taskdist::detail::steady_ns();
+            if (ev.id == 3) {  // schedules a fourth from inside a firing
+                rescheduled = timer->schedule(TimedEvent{now + 1'000'000, 4, nullptr});
+            }
+            std::lock_guard lock(mutex);
+            fired.push_back({ev.id, now - ev.at});
+            if (fired.size() == 4) all_fired.set_value();
+        },
+        "timer-test");
+    const std::int64_t t0 = taskdist::detail::steady_ns();
+    // Out of order, so the heap has to sort them.
+    REQUIRE(timer->schedule(TimedEvent{t0 + 30'000'000, 3, nullptr}));
+    REQUIRE(timer->schedule(TimedEvent{t0 + 10'000'000, 1, nullptr}));
+    REQUIRE(timer->schedule(TimedEvent{t0 + 20'000'000, 2, nullptr}));
+    auto done = all_fired.get_future();
+    REQUIRE(arrives(done));
+    timer->stop();
+    CHECK(rescheduled.load());
+    std::lock_guard lock(mutex);
+    REQUIRE(fired.size() == 4);
+    for (std::size_t i = 0; i < fired.size(); ++i) {
+        INFO("event " << i << " id " << fired[i].id << " late by " << fired[i].late_by << " ns");
+        CHECK(fired[i].id == static_cast<int>(i) + 1);
+        CHECK(fired[i].late_by >= 0);
+    }
+}
+
+TEST_CASE("TimerThread::stop() destroys what is left unfired, and schedule() afterwards drops its event",
+          "[timer]") {
+    std::atomic<int> fired{0};
+    auto fire = [&](TimedEvent&&) { fired.fetch_add(1); };
+    taskdist::detail::TimerThread<TimedEvent, decltype(fire)> timer(fire, "timer-test");
+    auto far = std::make_shared<int>(1);
+    const std::int64_t an_hour = 3'600'000'000'000;
+    REQUIRE(timer.schedule(TimedEvent{taskdist::detail::steady_ns() + an_hour, 1, far}));
+    CHECK(timer.pending() == 1);
+    CHECK(far.use_count() == 2);
+    timer.stop();  // returns at once: it does not wait for the hour
+    CHECK(timer.pending() == 0);
+    CHECK(far.use_count() == 1);
+
+    auto late = std::make_shared<int>(2);
+    CHECK_FALSE(timer.schedule(TimedEvent{taskdist::detail::steady_ns(), 2, late}));
+    CHECK(late.use_count() == 1);
+    timer.stop();  // idempotent
+    CHECK(fired.load() == 0);
 }

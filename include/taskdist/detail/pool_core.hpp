@@ -28,8 +28,10 @@
 #include "admission.hpp"
 #include "park.hpp"
 #include "platform.hpp"
+#include "striped_counter.hpp"
 #include "task_state.hpp"
 #include "ticks.hpp"
+#include "timer_thread.hpp"
 #include "worker_slot.hpp"
 
 namespace taskdist::detail {
@@ -49,31 +51,6 @@ struct Job {
 /// The pool whose worker the current thread is, if any: lets calls that
 /// would wait for themselves fail with WouldDeadlock instead of hanging.
 inline thread_local const void* current_pool = nullptr;
-
-/// A counter incremented by many threads: 16 cache-line stripes, a stripe
-/// per thread, so producers do not fight over one line. Reading sums them.
-class StripedCounter {
-public:
-    void add(std::uint64_t n) noexcept { stripes_[mine()].v.fetch_add(n, std::memory_order_seq_cst); }
-    void sub(std::uint64_t n) noexcept { stripes_[mine()].v.fetch_sub(n, std::memory_order_seq_cst); }
-    std::uint64_t sum() const noexcept {
-        std::uint64_t s = 0;
-        for (const auto& st : stripes_) s += st.v.load(std::memory_order_seq_cst);
-        return s;
-    }
-
-private:
-    static constexpr std::size_t count = 16;
-    static std::size_t mine() noexcept {
-        static std::atomic<std::size_t> next{0};
-        thread_local std::size_t index = next.fetch_add(1, std::memory_order_relaxed) % count;
-        return index;
-    }
-    struct alignas(cache_line) Stripe {
-        std::atomic<std::uint64_t> v{0};
-    };
-    Stripe stripes_[count];
-};
 
 inline void print_task_error(const char* what, std::exception_ptr e) noexcept {
     try {
@@ -1422,8 +1399,8 @@ private:
 
     // ---- the supervisor ------------------------------------------------------
     //
-    // One thread per pool, started the first time a timer is needed, asleep on
-    // a condition variable until the earliest event. It times out tasks,
+    // One thread per pool (a TimerThread), started the first time a timer is
+    // needed, asleep until the earliest event. It times out tasks,
     // declares workers hung, and re-queues retries after their back-off. It
     // acts on a task only under the task's lock, and on a running attempt only
     // if the Runner's phase still names that attempt, so an event that comes
@@ -1439,9 +1416,6 @@ private:
         std::uint64_t seq = 0;
         std::optional<Item> item;
     };
-    struct Later {
-        bool operator()(const Event& a, const Event& b) const noexcept { return a.at > b.at; }
-    };
 
     std::shared_ptr<Runner> live_runner(std::size_t w) {
         std::lock_guard lock(runners_mutex_);
@@ -1449,15 +1423,9 @@ private:
     }
 
     void schedule(Event&& ev) {
-        std::lock_guard lock(sup_mutex_);
-        if (sup_stopping_) return;  // only after every task resolved: nothing left to time
-        if (!sup_thread_.joinable()) {
-            sup_thread_ = std::thread([this] { supervisor_main(); });
-        }
-        const bool earliest = events_.empty() || ev.at < events_.front().at;
-        events_.push_back(std::move(ev));
-        std::push_heap(events_.begin(), events_.end(), Later{});
-        if (earliest) sup_cv_.notify_one();
+        // Dropped once stopping: that is only after every task resolved, so
+        // nothing is left to time.
+        (void)supervisor_.schedule(std::move(ev));
     }
 
     void schedule_hang_check(Runner& r) {
@@ -1472,51 +1440,24 @@ private:
         schedule(std::move(ev));
     }
 
-    void supervisor_main() {
-        set_current_thread_name(options_.name + "-sv", 0);
-        std::unique_lock lock(sup_mutex_);
-        while (!sup_stopping_) {
-            if (events_.empty()) {
-                sup_cv_.wait(lock);
-                continue;
-            }
-            const std::int64_t now = steady_ns();
-            if (events_.front().at > now) {
-                sup_cv_.wait_for(lock, std::chrono::nanoseconds(events_.front().at - now));
-                continue;
-            }
-            std::pop_heap(events_.begin(), events_.end(), Later{});
-            Event ev = std::move(events_.back());
-            events_.pop_back();
-            lock.unlock();
-            handle(std::move(ev));
-            lock.lock();
-        }
-    }
+    /// The events left are timers of resolved tasks; a pending retry cannot
+    /// be among them (the pool was balanced), but if one were, dropping it
+    /// would resolve its handle.
+    void stop_supervisor() noexcept { supervisor_.stop(); }
 
-    void stop_supervisor() noexcept {
-        std::thread t;
-        {
-            std::lock_guard lock(sup_mutex_);
-            sup_stopping_ = true;
-            t = std::move(sup_thread_);
+    /// The supervisor's Fire (nested, so it may call handle()). It holds the
+    /// core while it handles an event: a hook run from there (on_replace, an
+    /// observer) may shut the pool down, which detaches this thread, and the
+    /// owner may then drop the pool before the hook has returned. The core
+    /// is then destroyed here, when `keep` goes.
+    struct Fire {
+        PoolCore* core;
+        void operator()(Event&& ev) const {
+            const auto keep = core->weak_from_this().lock();
+            if (!keep) return;  // being destroyed: its stop_supervisor() is about to join this thread
+            keep->handle(std::move(ev));
         }
-        sup_cv_.notify_all();
-        if (t.joinable()) {
-            if (t.get_id() == std::this_thread::get_id()) {
-                t.detach();
-            } else {
-                t.join();
-            }
-        }
-        std::vector<Event> left;
-        {
-            std::lock_guard lock(sup_mutex_);
-            left.swap(events_);
-        }
-        // Timers of resolved tasks; a pending retry cannot be here (the pool
-        // was balanced), but if one were, dropping it resolves its handle.
-    }
+    };
 
     void handle(Event&& ev) {
         switch (ev.kind) {
@@ -2233,11 +2174,7 @@ private:
     std::vector<Payload>* drain_sink_ = nullptr;
     std::size_t drained_count_ = 0;
 
-    std::mutex sup_mutex_;
-    std::condition_variable sup_cv_;
-    std::vector<Event> events_;
-    std::thread sup_thread_;
-    bool sup_stopping_ = false;
+    TimerThread<Event, Fire> supervisor_{Fire{this}, options_.name + "-sv"};
 
     StripedCounter submitted_;
     alignas(cache_line) std::atomic<bool> closed_{false};
