@@ -20,6 +20,10 @@ mkdir -p build/bench/out
 # spells, seconds long, in which every backend runs 2-3x slower; run each
 # backend's repetitions back to back and a spell lands on one backend's
 # median and skews the ratios between them.
+# The W1pair/W2pair rows (the closest calls against their targets) get
+# three times the repetitions: with 5, the W2 4-against-2 median read 0.90
+# in a full run and 1.00 over 15 alone.
+export TASKDIST_BENCH_PAIR_REPETITIONS=$((reps * 3))
 runs=(--benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true
       --benchmark_report_aggregates_only=false --benchmark_out_format=json)
 build/bench/bench/taskdist_bench "${runs[@]}" --benchmark_out=build/bench/out/results.json "$@"

@@ -166,7 +166,7 @@ def main():
     if ratios:
         lines += ["## Ratios against the targets", "", "2 workers (the 4v2 rows: 4 against 2). Rows marked paired come from the W1pair and W2pair benchmarks: each repetition runs both",
                   "set-ups on pools built beforehand, once each untimed, then in the order A B B A, so that both sides see the same spell of this",
-                  "machine; shown as the median of the repetitions' ratios (min-max).", "",
+                  "machine; shown as the median of the repetitions' ratios (min-max), over three times as many repetitions as the other rows.", "",
                   "| ratio | measured | target |", "|---|---|---|"] + ratios + [""]
 
     snap = [stat(runs, ("stats_snapshot", "taskdist", n), "real_time") for n in (2, 4)]
