@@ -215,9 +215,9 @@ public:
         Lane& l = lanes_[w];
         std::lock_guard lock(l.mutex);
         l.inbox.push_back(std::move(item));
-        // Under the lock: the worker's decrement follows the batch it took,
-        // which follows this, so the count never dips below zero.
-        l.size.fetch_add(1, std::memory_order_release);
+        // Under the lock: the batch the worker takes, and so what it counts
+        // as left, follows this, so load() never counts a task out before in.
+        l.pushed.fetch_add(1, std::memory_order_release);
     }
 
     std::optional<Item> try_pop(std::size_t w) {
@@ -233,7 +233,7 @@ public:
         detail::Ring<Item>& taken = o.taken;
         if (taken.empty()) {
             // Unlocked emptiness check: an idle worker polls without the lock.
-            if (l.size.load(std::memory_order_acquire) == 0) return std::nullopt;
+            if (load(w) == 0) return std::nullopt;
             std::lock_guard lock(l.mutex);
             taken.swap(l.inbox);
             if (taken.empty()) return std::nullopt;
@@ -304,9 +304,10 @@ public:
                 vl.inbox.move_back_to(o.taken, from_inbox);
                 // The victim's count first: a reader may see k short for a
                 // moment, never k over (which would make an idle worker look
-                // busy).
-                vl.size.fetch_sub(k, std::memory_order_release);
-                lanes_[w].size.fetch_add(k, std::memory_order_release);
+                // busy). Its `left` is written only under its Owned lock,
+                // which this thief holds.
+                vo.left.store(vo.left.load(std::memory_order_relaxed) + k, std::memory_order_release);
+                lanes_[w].pushed.fetch_add(k, std::memory_order_release);
             }
             std::optional<Item> out(std::move(o.taken.front()));
             o.taken.pop_front();
@@ -323,7 +324,9 @@ public:
         if (o.pending.load(std::memory_order_relaxed)) {
             // The count first: queued() may then read one short for a moment,
             // never one over (which would make an idle worker look busy).
-            lanes_[w].size.fetch_sub(1, std::memory_order_release);
+            // Written only under o.mutex (by this slot's popper, or a thief
+            // holding it): a plain store, no read-modify-write.
+            o.left.store(o.left.load(std::memory_order_relaxed) + 1, std::memory_order_release);
             o.pending.store(false, std::memory_order_release);
         }
     }
@@ -340,7 +343,13 @@ public:
     /// queued(w), plus the task worker w popped last until done(w) (the one
     /// it is running): one counter, so that a policy weighing workers reads
     /// one cache line per worker.
-    std::size_t load(std::size_t w) const noexcept { return lanes_[w].size.load(std::memory_order_acquire); }
+    std::size_t load(std::size_t w) const noexcept {
+        // Tasks in minus tasks out, in that order: a task that leaves between
+        // the two reads makes the figure short, never over.
+        const std::size_t in = lanes_[w].pushed.load(std::memory_order_acquire);
+        const std::size_t out = owned_[w].left.load(std::memory_order_acquire);
+        return in > out ? in - out : 0;
+    }
 
     /// The eligible worker with the fewest queued + running tasks (load()),
     /// scanning from `start` so that ties spread instead of piling onto
@@ -367,13 +376,18 @@ private:
     struct alignas(detail::cache_line) Lane {
         detail::SpinMutex mutex;
         detail::Ring<Item> inbox;
-        std::atomic<std::size_t> size{0};
+        /// Tasks ever placed here: pushed, or stolen by this lane's worker.
+        std::atomic<std::size_t> pushed{0};
     };
     // The popping side's, on lines of their own: producers never touch them.
     struct alignas(detail::cache_line) Owned {
         detail::SpinMutex mutex;
         detail::Ring<Item> taken;
         std::atomic<bool> pending{false};  ///< the last task popped is still in load()
+        /// Tasks that left load(): done, or stolen from this lane. Apart from
+        /// `pushed`, so that the worker's count per task does not pull the
+        /// producers' line over (W2 RoundRobin: 15% of the time per task).
+        std::atomic<std::size_t> left{0};
     };
     std::unique_ptr<Lane[]> lanes_;
     std::unique_ptr<Owned[]> owned_;
