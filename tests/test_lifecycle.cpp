@@ -606,3 +606,27 @@ TEST_CASE("TimerThread::stop() destroys what is left unfired, and schedule() aft
     timer.stop();  // idempotent
     CHECK(fired.load() == 0);
 }
+
+TEST_CASE("TimerThread destroyed from inside its own firing: the thread ends without touching it", "[timer]") {
+    // What a pool's supervisor does when a hook it runs ends up destroying
+    // the pool: stop() on the timer's own thread detaches it. ASan would
+    // report the thread reading the freed timer after the firing returned.
+    using Timer = taskdist::detail::TimerThread<TimedEvent, std::function<void(TimedEvent&&)>>;
+    std::unique_ptr<Timer> timer;
+    std::promise<void> destroyed;
+    auto owned = std::make_shared<int>(3);
+    timer = std::make_unique<Timer>(
+        [&](TimedEvent&&) {
+            auto* signal = &destroyed;  // this closure dies with the timer
+            timer.reset();              // runs stop() on this very thread
+            signal->set_value();
+        },
+        "timer-test");
+    REQUIRE(timer->schedule(TimedEvent{taskdist::detail::steady_ns(), 1, nullptr}));
+    // Queued behind it and never fired: destroyed with the timer.
+    REQUIRE(timer->schedule(TimedEvent{taskdist::detail::steady_ns() + 3'600'000'000'000, 2, owned}));
+    auto done = destroyed.get_future();
+    REQUIRE(arrives(done));
+    CHECK(timer == nullptr);
+    CHECK(owned.use_count() == 1);
+}
