@@ -304,9 +304,8 @@ public:
                 vl.inbox.move_back_to(o.taken, from_inbox);
                 // The victim's count first: a reader may see k short for a
                 // moment, never k over (which would make an idle worker look
-                // busy). Its `left` is written only under its Owned lock,
-                // which this thief holds.
-                vo.left.store(vo.left.load(std::memory_order_relaxed) + k, std::memory_order_release);
+                // busy).
+                vo.left.fetch_add(k, std::memory_order_release);
                 lanes_[w].pushed.fetch_add(k, std::memory_order_release);
             }
             std::optional<Item> out(std::move(o.taken.front()));
@@ -324,9 +323,9 @@ public:
         if (o.pending.load(std::memory_order_relaxed)) {
             // The count first: queued() may then read one short for a moment,
             // never one over (which would make an idle worker look busy).
-            // Written only under o.mutex (by this slot's popper, or a thief
-            // holding it): a plain store, no read-modify-write.
-            o.left.store(o.left.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+            // A read-modify-write: a thief adds to it at the same time (the
+            // pool calls done() after each attempt without o.mutex).
+            o.left.fetch_add(1, std::memory_order_release);
             o.pending.store(false, std::memory_order_release);
         }
     }
