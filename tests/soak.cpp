@@ -519,6 +519,12 @@ private:
             per_failed += w.failed;
             rebuilt += w.replaced_fault;
             hung += w.replaced_hung;
+            // The distributor's own per-worker counts (a lost update in a
+            // lane's count once left `queued` above 0 here).
+            if (!report) {
+                eq(w.queued, 0, "a worker's queued once idle");
+                eq(w.running, 0, "a worker's running once idle");
+            }
         }
         // Each WorkerFault rebuilds its worker once and, with attempts left, is
         // retried once (unless the pool was shut down first).

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -614,17 +615,20 @@ TEST_CASE("TimerThread destroyed from inside its own firing: the thread ends wit
     using Timer = taskdist::detail::TimerThread<TimedEvent, std::function<void(TimedEvent&&)>>;
     std::unique_ptr<Timer> timer;
     std::promise<void> destroyed;
+    std::latch scheduled{1};  // the firing waits until this thread is done with the timer
     auto owned = std::make_shared<int>(3);
     timer = std::make_unique<Timer>(
         [&](TimedEvent&&) {
             auto* signal = &destroyed;  // this closure dies with the timer
-            timer.reset();              // runs stop() on this very thread
+            scheduled.wait();
+            timer.reset();  // runs stop() on this very thread
             signal->set_value();
         },
         "timer-test");
     REQUIRE(timer->schedule(TimedEvent{taskdist::detail::steady_ns(), 1, nullptr}));
     // Queued behind it and never fired: destroyed with the timer.
     REQUIRE(timer->schedule(TimedEvent{taskdist::detail::steady_ns() + 3'600'000'000'000, 2, owned}));
+    scheduled.count_down();
     auto done = destroyed.get_future();
     REQUIRE(arrives(done));
     CHECK(timer == nullptr);
