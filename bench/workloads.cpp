@@ -353,6 +353,15 @@ auto runner(BareThreads& bare) {  // not const: as exact a match as runner(B&), 
     };  // the threads join as they go out of scope: every task has run
 }
 
+/// Spins on the clock until `until`; returns the first reading at or past
+/// it (later than `until` by however long this thread was off its core).
+/// W4's tasks and machine/alone's spins both run this.
+Clock::time_point spin_until(Clock::time_point until) {
+    auto now = Clock::now();
+    while (now < until) now = Clock::now();
+    return now;
+}
+
 /// The same work on this thread, measured next to each parallel run so that
 /// both see the same machine (a noisy VM drifts between runs).
 double serial_fib_seconds(std::size_t tasks) {
@@ -412,9 +421,7 @@ void w4(benchmark::State& state, std::size_t workers, RunAll run_all) {
             n,
             [&, work](std::size_t i) {
                 const auto start = Clock::now();
-                const auto until = start + work(i);
-                auto now = start;
-                while (now < until) now = Clock::now();
+                const auto now = spin_until(start + work(i));
                 spun[i] = now - start;
                 latency[i] = (now - (posted[i] == Clock::time_point::min() ? t0 : posted[i])).count();
             },
@@ -461,8 +468,12 @@ double process_cpu_seconds() {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+/// The wall time of the measurements that watch the machine for a while
+/// (idle_cpu, machine): 1 s, shorter in a scaled-down smoke pass.
+double watch_seconds() { return std::min(1.0, std::max(0.05, scale())); }
+
 void idle_cpu(benchmark::State& state) {
-    const double wall = std::min(1.0, std::max(0.05, scale()));
+    const double wall = watch_seconds();
     taskdist::WorkerPool<int, int> pool([](int x) { return x; }, {.workers = static_cast<std::size_t>(state.range(0))});
     pool.submit(1).get();  // the workers are up and have gone to sleep
     double share = 0;
@@ -482,7 +493,7 @@ void idle_cpu(benchmark::State& state) {
 // spin, alone: a gap that straddles a spin's end lengthens it, and no
 // scheduler can win that back, so it is the floor under W4's makespan/ideal.
 void machine(benchmark::State& state) {
-    const auto wall = std::chrono::duration<double>(std::min(1.0, std::max(0.05, scale())));
+    const auto wall = std::chrono::duration<double>(watch_seconds());
     double off_share = 0, gaps_per_s = 0, median_gap_us = 0, spin_ratio = 0;
     for (auto _ : state) {
         std::vector<double> gaps;
@@ -503,9 +514,7 @@ void machine(benchmark::State& state) {
         double spun = 0;
         for (std::size_t i = 0; i < spins; ++i) {
             const auto start = Clock::now();
-            auto now = start;
-            while (now < start + std::chrono::microseconds(20)) now = Clock::now();
-            spun += std::chrono::duration<double>(now - start).count();
+            spun += std::chrono::duration<double>(spin_until(start + std::chrono::microseconds(20)) - start).count();
         }
         spin_ratio = spun / (static_cast<double>(spins) * 20e-6);
     }

@@ -170,9 +170,8 @@ def main():
     for b in ["taskdist_callables_shared", "taskdist_callables_leastbusy", "bare_threads"]:
         shown(f"W4 makespan / work the tasks did, {b}", value("W4", b, "makespan_over_work"),
               "the pool's own loss" if b != "bare_threads" else "the machine's floor", 3)
-    spin = stat(runs, ("machine", "alone", 0), "spin20_over_nominal")
-    if spin:
-        shown("W4's 20 us spin on one lone thread, no pool: length / 20 us", spin[0], "the machine's floor", 3)
+    shown("W4's 20 us spin on one lone thread, no pool: length / 20 us",
+          value("machine", "alone", "spin20_over_nominal", 0), "the machine's floor", 3)
     if ratios:
         lines += ["## Ratios against the targets", "", "2 workers (the 4v2 rows: 4 against 2). Rows marked paired come from the W1pair and W2pair benchmarks: each repetition runs both",
                   "set-ups on pools built beforehand, once each untimed, then in the order A B B A, so that both sides see the same spell of this",

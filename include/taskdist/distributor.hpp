@@ -340,8 +340,8 @@ public:
     }
 
     /// queued(w), plus the task worker w popped last until done(w) (the one
-    /// it is running): one counter, so that a policy weighing workers reads
-    /// one cache line per worker.
+    /// it is running): two counters, a line each, whichever distributor asks
+    /// (the queue and the worker's run counters are not read).
     std::size_t load(std::size_t w) const noexcept {
         // Tasks in minus tasks out, in that order: a task that leaves between
         // the two reads makes the figure short, never over.
