@@ -24,8 +24,14 @@ mkdir -p build/bench/out
 # three times the repetitions: with 5, the W2 4-against-2 median read 0.90
 # in a full run and 1.00 over 15 alone.
 export TASKDIST_BENCH_PAIR_REPETITIONS=$((reps * 3))
+# The commit goes into the JSON itself, so a report re-rendered later (or
+# after a commit) still names the code that ran; "+dirty" if the tree had
+# uncommitted changes.
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ "$rev" != unknown ] && ! git diff --quiet HEAD 2>/dev/null; then rev="$rev+dirty"; fi
 runs=(--benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true
-      --benchmark_report_aggregates_only=false --benchmark_out_format=json)
+      --benchmark_report_aggregates_only=false --benchmark_out_format=json
+      --benchmark_context=commit="$rev")
 build/bench/bench/taskdist_bench "${runs[@]}" --benchmark_out=build/bench/out/results.json "$@"
 # R1 (Redis) when built: it starts its own redis-server. Three times the
 # repetitions (each takes under a second): its two paths share the 2 cores
