@@ -7,6 +7,7 @@
 // Starts its own redis-server (no persistence) on a free port.
 // TASKDIST_BENCH_SCALE scales the task count like the other workloads.
 #include "../tests/redis_support.hpp"
+#include "common.hpp"
 
 #include <taskdist/redis.hpp>
 
@@ -26,14 +27,10 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 namespace rd = taskdist::redis;
 
-std::size_t tasks() {
-    const char* e = std::getenv("TASKDIST_BENCH_SCALE");
-    const double s = e ? std::atof(e) : 1.0;
-    return std::max<std::size_t>(200, static_cast<std::size_t>(50'000 * (s > 0 ? s : 1.0)));
-}
+std::size_t tasks() { return std::max<std::size_t>(200, static_cast<std::size_t>(50'000 * bench::scale())); }
 
 test_support::RedisServer& server() {
     static test_support::RedisServer s;
