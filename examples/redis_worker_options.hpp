@@ -26,7 +26,7 @@ inline cli::Parser parser(Args& a) {
         .text("--name", a.name)
         .whole("--threads", a.threads, 1, 256)
         .whole("--work-ms", a.work_ms, 0, 600'000)
-        .whole("--lease-ms", a.lease_ms, 100, 3'600'000);
+        .whole("--lease-ms", a.lease_ms, 300, 3'600'000);  // heartbeat (lease / 3) + block (100 ms) within 2/3 of it
     return p;
 }
 

@@ -483,6 +483,61 @@ TEST_CASE("redis: a task whose workers keep dying is dead-lettered after max_del
     CHECK(stream_length(c, keys.dead()) == 1);
 }
 
+TEST_CASE("redis: worker options under which a live worker's tasks would look dead are refused with the reason") {
+    RedisServer server;
+    auto handler = [](std::int64_t x) { return x; };
+    auto o = worker_options(server, "w");  // lease 400 ms, block 50 ms
+    o.heartbeat = std::chrono::milliseconds(400);
+    CHECK_THROWS_WITH((rd::Worker<std::int64_t, std::int64_t>(handler, o)),
+                      Catch::Contains("heartbeat + block must be at most two thirds of lease (heartbeat 400 ms, block 50 ms, lease 400 ms)"));
+    o.heartbeat = std::chrono::milliseconds(100);
+    o.block = std::chrono::milliseconds(200);
+    CHECK_THROWS_AS((rd::Worker<std::int64_t, std::int64_t>(handler, o)), std::invalid_argument);
+    o.block = std::chrono::milliseconds(166);  // 3 * (100 + 166) = 798 <= 800: the limit
+    CHECK_NOTHROW(rd::Worker<std::int64_t, std::int64_t>(handler, o));
+}
+
+TEST_CASE("redis: a dead worker's task is taken over even behind many pending tasks of a live worker") {
+    // XAUTOCLAIM looks at no more than ten times COUNT pending entries a
+    // call: a worker with one free slot that started every scan at 0-0
+    // would never get past the 30 live entries pending before the dead one.
+    RedisServer server;
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));
+    rd::Connection c(server.endpoint());
+    const rd::Keys keys("q");
+    rd::ensure_groups(c, keys, 3);
+    std::vector<taskdist::TaskHandle<std::int64_t>> live;
+    for (std::int64_t i = 0; i < 30; ++i) live.push_back(client.submit(i));
+    auto dead = client.submit(1000);
+    const rd::Reply read = c.command({"XREADGROUP", "GROUP", "workers", "gone", "COUNT", "31", "STREAMS", keys.stream(1), ">"});
+    REQUIRE(read.size() == 1);
+    REQUIRE(read[0][1].size() == 31);
+    // The 30 older entries move to a live consumer that keeps them fresh,
+    // as its heartbeats would; the newest stays with the dead one.
+    std::vector<std::string> heartbeat{"XCLAIM", keys.stream(1), "workers", "alive", "0"};
+    for (std::size_t i = 0; i < 30; ++i) heartbeat.emplace_back(read[0][1][i][0].str());
+    heartbeat.emplace_back("JUSTID");
+    const std::vector<std::string_view> beat(heartbeat.begin(), heartbeat.end());
+    c.command(beat);
+
+    std::atomic<int> runs{0};
+    auto o = worker_options(server, "rescuer", 1);
+    o.slots = 1;
+    Serving<std::int64_t, std::int64_t> rescuer(
+        [&](std::int64_t x) {
+            runs.fetch_add(1);
+            return x + 1;
+        },
+        o);
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    while (!dead.wait_for(std::chrono::milliseconds(100)) && std::chrono::steady_clock::now() < deadline) c.command(beat);
+    REQUIRE(dead.ready());
+    CHECK(dead.get() == 1001);
+    CHECK(runs.load() == 1);
+    CHECK(rescuer.worker().counters().reclaimed == 1);
+    CHECK(c.command({"XPENDING", keys.stream(1), "workers"})[0].integer() == 30);  // the live ones stay where they are
+}
+
 TEST_CASE("redis: a lease kept alive by heartbeats is not taken over, however long the task runs") {
     RedisServer server;
     std::atomic<int> runs{0};

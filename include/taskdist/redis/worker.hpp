@@ -220,6 +220,16 @@ private:
         }
         if (o.result_ttl.count() <= 0) throw std::invalid_argument("taskdist::redis::Worker: result_ttl must be positive");
         if (o.heartbeat.count() <= 0) o.heartbeat = std::max(std::chrono::milliseconds(1), o.lease / 3);
+        // The loop heartbeats between reads, so a held task can go
+        // heartbeat + block without one; past the lease, other workers take
+        // over tasks that are running here (and each takeover counts a
+        // delivery toward max_deliveries). A third of the lease is left for
+        // slow round trips.
+        if ((o.heartbeat + o.block) * 3 > o.lease * 2) {
+            throw std::invalid_argument("taskdist::redis::Worker: heartbeat + block must be at most two thirds of lease (heartbeat " +
+                                        std::to_string(o.heartbeat.count()) + " ms, block " + std::to_string(o.block.count()) +
+                                        " ms, lease " + std::to_string(o.lease.count()) + " ms)");
+        }
         if (o.consumer.empty()) o.consumer = process_name();
         if (o.redis.client_name.empty()) o.redis.client_name = "taskdist-worker:" + o.consumer;
         return o;
@@ -579,8 +589,14 @@ private:
         for (int p = options_.priorities - 1; p >= 0 && started < free; --p) {
             const std::string stream = keys_.stream(p);
             const std::string count = std::to_string(free - started);
-            Reply r = loop_conn_.command({"XAUTOCLAIM", stream, group_name, options_.consumer, idle, "0-0", "COUNT", count});
+            // From where the last call left off: Redis looks at no more than
+            // ten times COUNT pending entries a call, so from 0-0 each time a
+            // dead worker's entry behind that many of a live worker's (all
+            // heartbeated, none claimable) would wait until they finished.
+            std::string& cursor = claim_cursor_[static_cast<std::size_t>(p)];
+            Reply r = loop_conn_.command({"XAUTOCLAIM", stream, group_name, options_.consumer, idle, cursor, "COUNT", count});
             if (r.size() < 2) continue;
+            cursor = r[0].is_nil() ? "0-0" : std::string(r[0].str());
             const Reply::View entries = r[1];
             for (std::size_t i = 0; i < entries.size(); ++i) {
                 try {
@@ -827,6 +843,8 @@ private:
     Connection done_conn_;
     std::size_t slots_ = 1;
     int last_level_ = -1;  ///< the highest level the last read took tasks from; -1: none (the loop's own)
+    /// Per level, where the next XAUTOCLAIM scan starts ("0-0" once it has wrapped). The loop's own.
+    std::vector<std::string> claim_cursor_ = std::vector<std::string>(static_cast<std::size_t>(options_.priorities), "0-0");
 
     mutable std::mutex held_mutex_;
     std::condition_variable slot_cv_;
