@@ -538,6 +538,54 @@ TEST_CASE("redis: a dead worker's task is taken over even behind many pending ta
     CHECK(c.command({"XPENDING", keys.stream(1), "workers"})[0].integer() == 30);  // the live ones stay where they are
 }
 
+TEST_CASE("redis: when the server refuses part of a submit_many batch (out of memory), only those handles fail, "
+          "as not queued, and the rest run") {
+    RedisServer server;
+    rd::Connection admin(server.endpoint());
+    rd::Client<std::string, std::string> client(client_options(server));
+    const std::string memory(admin.command({"INFO", "memory"}).str());
+    const long long used = std::stoll(memory.substr(memory.find("used_memory:") + 12));
+    admin.command({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+    admin.command({"CONFIG", "SET", "maxmemory", std::to_string(used + 400'000)});  // room for a few dozen
+    const std::vector<std::string> tasks(256, std::string(8192, 'a'));  // one pipelined batch
+    auto handles = client.submit_many(tasks);
+    admin.command({"CONFIG", "SET", "maxmemory", "0"});
+
+    std::size_t refused = 0;
+    std::string what;
+    std::vector<std::size_t> queued;
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+        if (!handles[i].ready()) {
+            queued.push_back(i);
+            continue;
+        }
+        ++refused;
+        try {
+            (void)handles[i].get();
+        } catch (const rd::RedisError& e) {
+            what = e.what();
+        }
+    }
+    INFO("last error: " << what);
+    CHECK(refused > 0);
+    CHECK(refused < handles.size());
+    CHECK(what.find("not queued: the server refused it: XADD: OOM") != std::string::npos);
+    CHECK(stream_length(admin, rd::Keys("q").stream(1)) == static_cast<std::int64_t>(queued.size()));
+
+    std::atomic<int> runs{0};
+    Serving<std::string, std::string> w(
+        [&](const std::string& s) {
+            runs.fetch_add(1);
+            return std::to_string(s.size());
+        },
+        worker_options(server, "w"));
+    for (const std::size_t i : queued) {
+        REQUIRE(handles[i].wait_for(patience));
+        CHECK(handles[i].get() == "8192");
+    }
+    CHECK(runs.load() == static_cast<int>(queued.size()));
+}
+
 TEST_CASE("redis: a lease kept alive by heartbeats is not taken over, however long the task runs") {
     RedisServer server;
     std::atomic<int> runs{0};

@@ -107,13 +107,15 @@ public:
 
     /// Queues the task. Throws RedisError if Redis cannot be reached (the
     /// task was then most likely not queued: resubmitting with the same id is
-    /// safe), std::invalid_argument for a priority out of range.
+    /// safe) or refused it (out of memory: not queued),
+    /// std::invalid_argument for a priority out of range.
     TaskHandle<Result> submit(const Task& task, const RemoteOptions& options = {}) { return core_->submit(task, options); }
 
     /// Queues many tasks, 256 to a round trip; each gets a fresh id and
     /// `options`' priority and timeout. Does not throw RedisError: the
-    /// handles of tasks that could not be queued resolve with it (earlier
-    /// batches stay queued, and their handles get their results).
+    /// handles of tasks that could not be queued resolve with it (the others
+    /// stay queued, and their handles get their results; once the server
+    /// refuses a task, or cannot be reached, later batches are not tried).
     std::vector<TaskHandle<Result>> submit_many(const std::vector<Task>& tasks, const RemoteOptions& options = {}) {
         return core_->submit_many(tasks, options);
     }
@@ -221,12 +223,16 @@ private:
         /// Queues a batch in one round trip; a duplicate whose result is
         /// known resolves at once. On a Redis error the batch's handles
         /// resolve with it, and it is thrown.
+        /// Also throws RedisError when the server refused some of the batch
+        /// (out of memory, say): only those handles resolve with it then, as
+        /// not queued; the rest were queued and get their results.
         void queue(const std::vector<Pending>& batch) {
+            std::vector<std::pair<std::size_t, std::string>> refused;
             try {
                 if (std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.keep; })) {
                     queue_scripted(batch);
                 } else {
-                    queue_plain(batch);
+                    refused = queue_plain(batch);
                 }
             } catch (const RedisError& e) {
                 // The tasks may have been queued before the connection failed.
@@ -235,12 +241,22 @@ private:
                 for (const Pending& p : batch) forget(p.task_id, p.state, error);
                 throw;
             }
+            if (refused.empty()) return;
+            for (const auto& [i, why] : refused) {
+                forget(batch[i].task_id, batch[i].state,
+                       std::make_exception_ptr(RedisError("taskdist::redis: not queued: the server refused it: " + why)));
+            }
+            throw RedisError("taskdist::redis: the server refused " + std::to_string(refused.size()) + " of " +
+                             std::to_string(batch.size()) + " tasks (not queued): " + refused.front().second);
         }
 
         /// Generated ids are never seen twice: nothing to look up, so the
         /// entries are XADDed as they are (pipelined), the way the submit
         /// script writes them; no script call costs the server per task.
-        void queue_plain(const std::vector<Pending>& batch) {
+        /// Returns the entries the server refused, by index, with its error:
+        /// each XADD of the pipeline stands alone, so the others are queued.
+        std::vector<std::pair<std::size_t, std::string>> queue_plain(const std::vector<Pending>& batch) {
+            std::vector<std::pair<std::size_t, std::string>> refused;
             std::lock_guard lock(submit_mutex);
             submit_buffer.clear();
             for (const Pending& p : batch) {
@@ -248,9 +264,11 @@ private:
                 Connection::append_command(submit_buffer,
                                            std::array<std::string_view, 5>{"XADD", stream, "*", envelope_field, p.envelope});
             }
-            for (const Reply& x : submit_conn.send(submit_buffer, batch.size())) {
-                if (x.is_error()) throw RedisError("taskdist::redis: XADD: " + std::string(x.str()));
+            const std::vector<Reply> replies = submit_conn.send(submit_buffer, batch.size());
+            for (std::size_t i = 0; i < replies.size(); ++i) {
+                if (replies[i].is_error()) refused.emplace_back(i, "XADD: " + std::string(replies[i].str()));
             }
+            return refused;
         }
 
         void queue_scripted(const std::vector<Pending>& batch) {
@@ -316,6 +334,8 @@ private:
                 try {
                     queue(batch);
                 } catch (const RedisError&) {
+                    // Later batches are not tried: a server out of memory or
+                    // out of reach would refuse them too.
                     failed = std::make_exception_ptr(RedisError("taskdist::redis: not queued: an earlier batch failed"));
                 }
             }
