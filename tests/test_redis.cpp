@@ -6,10 +6,15 @@
 
 #include <taskdist/redis.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -584,6 +589,36 @@ TEST_CASE("redis: when the server refuses part of a submit_many batch (out of me
         CHECK(handles[i].get() == "8192");
     }
     CHECK(runs.load() == static_cast<int>(queued.size()));
+}
+
+TEST_CASE("redis: a reply announcing more elements than any reply may hold fails as a RedisError, not an "
+          "allocation, and the connection recovers") {
+    // Not Redis: a server that answers its first connection with an array
+    // header of 2^25 elements (256 MiB of element pointers, were they
+    // allocated; hiredis 0.14 accepts up to 2^31) and its second with PONG.
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 2) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    std::jthread server([listener] {
+        for (const std::string_view answer : {std::string_view("*33554432\r\n"), std::string_view("+PONG\r\n")}) {
+            const int c = ::accept(listener, nullptr, nullptr);
+            if (c < 0) return;
+            std::array<char, 256> command{};
+            if (::read(c, command.data(), command.size()) > 0) (void)!::write(c, answer.data(), answer.size());
+            ::close(c);
+        }
+    });
+    rd::Connection conn(rd::Endpoint{.host = "127.0.0.1", .port = ntohs(addr.sin_port)});
+    CHECK_THROWS_WITH(conn.command({"PING"}), Catch::Contains("Out of memory"));
+    CHECK_FALSE(conn.connected());
+    CHECK(conn.command({"PING"}).str() == "PONG");
+    server.join();
+    ::close(listener);
 }
 
 TEST_CASE("redis: a lease kept alive by heartbeats is not taken over, however long the task runs") {

@@ -151,11 +151,20 @@ private:
 };
 
 /// hiredis' reply-object hooks, building into the arena the reader's
-/// privdata names (a connection sets it for each round trip).
+/// privdata names (a connection sets it for each round trip). They are
+/// called from hiredis' C code, so no exception may leave them: on failure
+/// they return null, which hiredis reports as out of memory (a RedisError).
 struct ArenaReplies {
     struct State {
         ReplyArena* arena = nullptr;
     };
+
+    /// The most elements one array reply may announce. Its element pointers
+    /// are allocated (and zeroed) when its header arrives, before any
+    /// element does, so a header claiming two billion (which hiredis 0.14
+    /// accepts) would take 16 GiB on the word of one line. 2^24 elements
+    /// (128 MiB of pointers) is far past any reply taskdist asks for.
+    static constexpr std::size_t max_elements = std::size_t{1} << 24;
 
     static redisReply* make(const redisReadTask* task, int type) {
         ReplyArena& arena = *static_cast<State*>(task->privdata)->arena;
@@ -166,14 +175,18 @@ struct ArenaReplies {
         return r;
     }
 
-    static void* string(const redisReadTask* task, char* str, std::size_t len) {
-        redisReply* r = make(task, task->type);
-        auto* copy = static_cast<char*>(static_cast<State*>(task->privdata)->arena->allocate(len + 1));
-        if (len > 0) std::memcpy(copy, str, len);
-        copy[len] = '\0';
-        r->str = copy;
-        r->len = len;
-        return r;
+    static void* string(const redisReadTask* task, char* str, std::size_t len) noexcept {
+        try {
+            redisReply* r = make(task, task->type);
+            auto* copy = static_cast<char*>(static_cast<State*>(task->privdata)->arena->allocate(len + 1));
+            if (len > 0) std::memcpy(copy, str, len);
+            copy[len] = '\0';
+            r->str = copy;
+            r->len = len;
+            return r;
+        } catch (...) {
+            return nullptr;
+        }
     }
 
     // hiredis 0.14 passes the element count as int, 1.x as size_t.
@@ -182,24 +195,39 @@ struct ArenaReplies {
 #else
     using ElementCount = int;
 #endif
-    static void* array(const redisReadTask* task, ElementCount elements) {
-        redisReply* r = make(task, task->type);
+    static void* array(const redisReadTask* task, ElementCount elements) noexcept {
         const auto n = static_cast<std::size_t>(elements);
-        if (n > 0) {
-            r->element = static_cast<redisReply**>(static_cast<State*>(task->privdata)->arena->allocate(n * sizeof(redisReply*)));
-            std::memset(static_cast<void*>(r->element), 0, n * sizeof(redisReply*));
+        if (n > max_elements) return nullptr;
+        try {
+            redisReply* r = make(task, task->type);
+            if (n > 0) {
+                r->element = static_cast<redisReply**>(static_cast<State*>(task->privdata)->arena->allocate(n * sizeof(redisReply*)));
+                std::memset(static_cast<void*>(r->element), 0, n * sizeof(redisReply*));
+            }
+            r->elements = n;
+            return r;
+        } catch (...) {
+            return nullptr;
         }
-        r->elements = n;
-        return r;
     }
 
-    static void* integer(const redisReadTask* task, long long value) {
-        redisReply* r = make(task, REDIS_REPLY_INTEGER);
-        r->integer = value;
-        return r;
+    static void* integer(const redisReadTask* task, long long value) noexcept {
+        try {
+            redisReply* r = make(task, REDIS_REPLY_INTEGER);
+            r->integer = value;
+            return r;
+        } catch (...) {
+            return nullptr;
+        }
     }
 
-    static void* nil(const redisReadTask* task) { return make(task, REDIS_REPLY_NIL); }
+    static void* nil(const redisReadTask* task) noexcept {
+        try {
+            return make(task, REDIS_REPLY_NIL);
+        } catch (...) {
+            return nullptr;
+        }
+    }
 
     // hiredis frees a reply it gave up on (a protocol error) this way: its
     // memory goes with the arena, when the round trip's owner drops it.
@@ -260,17 +288,28 @@ public:
     std::vector<Reply> send(std::string_view formatted, std::size_t count) {
         redisContext* c = context();
         if (redisAppendFormattedCommand(c, formatted.data(), formatted.size()) != REDIS_OK) fail(c);
-        auto arena = std::make_shared<detail::ReplyArena>();
-        reader_->arena = arena.get();
-        std::vector<Reply> replies;
-        replies.reserve(count);
-        for (std::size_t i = 0; i < count; ++i) {
-            void* reply = nullptr;
-            if (redisGetReply(c, &reply) != REDIS_OK || !reply) fail(c);
-            replies.emplace_back(static_cast<const redisReply*>(reply), arena);
+        try {
+            auto arena = std::make_shared<detail::ReplyArena>();
+            reader_->arena = arena.get();
+            std::vector<Reply> replies;
+            replies.reserve(count);
+            for (std::size_t i = 0; i < count; ++i) {
+                void* reply = nullptr;
+                if (redisGetReply(c, &reply) != REDIS_OK || !reply) fail(c);
+                replies.emplace_back(static_cast<const redisReply*>(reply), arena);
+            }
+            reader_->arena = nullptr;
+            return replies;
+        } catch (const RedisError&) {
+            throw;
+        } catch (const std::exception& e) {
+            // Out of memory between replies: the rest of the round trip is
+            // unread, so the connection cannot be used again.
+            reader_->arena = nullptr;
+            ctx_.reset();
+            throw RedisError("taskdist::redis: " + endpoint_.host + ":" + std::to_string(endpoint_.port) +
+                             ": reading replies: " + e.what());
         }
-        reader_->arena = nullptr;
-        return replies;
     }
 
     /// Appends one command in the protocol's own form (what hiredis would
