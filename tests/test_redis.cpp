@@ -435,6 +435,37 @@ TEST_CASE("redis: the envelope is one field that reads back exactly, and a dead-
     CHECK_THROWS_WITH(rd::view_envelope(entries[0][1], rd::Keys("other")), Catch::Contains("is not one of this queue's"));
 }
 
+TEST_CASE("redis: an entry with thousands of fields is dead-lettered with its first ones and a note of how many "
+          "there were") {
+    // Lua's unpack() takes about 8,000 values: passed whole, these 4,100
+    // pairs failed the dead-letter script on every reclaim, forever.
+    RedisServer server;
+    rd::Connection c(server.endpoint());
+    const rd::Keys keys("q");
+    rd::ensure_groups(c, keys, 3);
+    std::vector<std::string> add{"XADD", keys.stream(1), "*"};
+    for (int i = 0; i < 4100; ++i) add.insert(add.end(), {"f" + std::to_string(i), "v"});
+    c.command(std::vector<std::string_view>(add.begin(), add.end()));
+
+    Serving<std::int64_t, std::int64_t> w([](std::int64_t x) { return x; }, worker_options(server, "w"));
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    while (w.worker().counters().dead_lettered == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a counter: nothing to wait on
+    }
+    REQUIRE(w.worker().counters().dead_lettered == 1);
+    CHECK(stream_length(c, keys.stream(1)) == 0);
+    const rd::Reply dead = c.command({"XRANGE", keys.dead(), "-", "+"});
+    REQUIRE(dead.size() == 1);
+    const rd::ReplyView f = dead[0][1];
+    // entry, stream, reason, then 1,000 of the pairs, then the note.
+    REQUIRE(f.size() == 2 * (3 + 1000 + 1));
+    CHECK(f[6].str() == "f0");
+    CHECK(f[2 * 1002].str() == "f999");
+    CHECK(f[2 * 1003].str() == "taskdist-truncated");
+    CHECK(f[2 * 1003 + 1].str() == "the first 1000 of 4100 field/value pairs");
+    CHECK(w.worker().counters().redis_errors == 0);
+}
+
 TEST_CASE("redis: a task its worker cannot decode is dead-lettered, and its caller is told why") {
     RedisServer server;
     Serving<std::int64_t, std::int64_t> w([](std::int64_t x) { return x; }, worker_options(server, "w"));

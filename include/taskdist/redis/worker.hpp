@@ -755,9 +755,21 @@ private:
     }
 
     void dead_letter(int priority, const std::string& entry, const Reply::View& fields, const std::string& reason) {
+        // The script passes the fields on through Lua's unpack(), which
+        // takes about 8,000 values at most: an entry with more (any client
+        // may write one; a taskdist envelope is one field) would fail to be
+        // dead-lettered forever, in front of every reclaim. It keeps its
+        // first fields and a note of how many it had.
+        constexpr std::size_t max_values = 2000;
+        const std::size_t kept = std::min(fields.size(), max_values) & ~std::size_t{1};
         std::vector<std::string> flat;
-        for (std::size_t i = 0; i < fields.size(); ++i) {
+        for (std::size_t i = 0; i < kept; ++i) {
             flat.emplace_back(fields[i].type() == REDIS_REPLY_STRING ? fields[i].str() : std::string_view());
+        }
+        if (kept < fields.size()) {
+            flat.emplace_back("taskdist-truncated");
+            flat.emplace_back("the first " + std::to_string(kept / 2) + " of " + std::to_string(fields.size() / 2) +
+                              " field/value pairs");
         }
         EnvelopeAddress to = envelope_address(fields);
         const std::string& task_id = to.task_id;
