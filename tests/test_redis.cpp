@@ -652,6 +652,29 @@ TEST_CASE("redis: a reply announcing more elements than any reply may hold fails
     ::close(listener);
 }
 
+TEST_CASE("redis: a result over max_result_bytes completes as an error saying so, and the worker's other results "
+          "still arrive") {
+    // The server takes no bulk string over 1 MB now: a 2 MB result sent as
+    // it is would be refused on every try, and the worker's later results
+    // would wait behind it for good.
+    RedisServer server;
+    rd::Connection admin(server.endpoint());
+    admin.command({"CONFIG", "SET", "proto-max-bulk-len", "1mb"});
+    auto o = worker_options(server, "w");
+    o.max_result_bytes = 512 << 10;
+    Serving<std::string, std::string> w([](const std::string& s) { return s == "big" ? std::string(2 << 20, 'x') : s + "!"; },
+                                        o);
+    rd::Client<std::string, std::string> client(client_options(server));
+    auto big = client.submit("big");
+    auto small = client.submit("small");
+    REQUIRE(big.wait_for(patience));
+    CHECK_THROWS_WITH(big.get(), Catch::Contains("the result is 2097152 bytes, over WorkerOptions::max_result_bytes (524288)"));
+    REQUIRE(small.wait_for(patience));
+    CHECK(small.get() == "small!");
+    o.max_result_bytes = 0;
+    CHECK_THROWS_AS((rd::Worker<std::string, std::string>([](const std::string& s) { return s; }, o)), std::invalid_argument);
+}
+
 TEST_CASE("redis: a lease kept alive by heartbeats is not taken over, however long the task runs") {
     RedisServer server;
     std::atomic<int> runs{0};

@@ -82,6 +82,12 @@ struct WorkerOptions {
     std::chrono::milliseconds block{100};
     /// How long results are kept for duplicate submissions.
     std::chrono::milliseconds result_ttl = std::chrono::hours(1);
+    /// An encoded result (or error text) longer than this is not sent: the
+    /// task completes with Status::error saying so (its caller gets
+    /// RemoteTaskError). Keep it under the server's proto-max-bulk-len (512
+    /// MB by default): a result the server refuses is retried, and this
+    /// worker's later results wait behind it.
+    std::size_t max_result_bytes = std::size_t{64} << 20;
     /// After a task's timeout, how long its handler may keep running before
     /// the worker reports it timed out without waiting any more.
     std::chrono::milliseconds hang_grace{1000};
@@ -219,6 +225,7 @@ private:
             throw std::invalid_argument("taskdist::redis::Worker: block must be at most half the connection timeout");
         }
         if (o.result_ttl.count() <= 0) throw std::invalid_argument("taskdist::redis::Worker: result_ttl must be positive");
+        if (o.max_result_bytes == 0) throw std::invalid_argument("taskdist::redis::Worker: max_result_bytes must be positive");
         if (o.heartbeat.count() <= 0) o.heartbeat = std::max(std::chrono::milliseconds(1), o.lease / 3);
         // The loop heartbeats between reads, so a held task can go
         // heartbeat + block without one; past the lease, other workers take
@@ -285,6 +292,12 @@ private:
             c.status = ctx.stop_requested() ? Status::timeout : Status::error;
             c.body = "an exception not derived from std::exception";
         }
+        if (c.body.size() > options_.max_result_bytes) {
+            c.body = "taskdist::redis::Worker: the result is " + std::to_string(c.body.size()) +
+                     " bytes, over WorkerOptions::max_result_bytes (" + std::to_string(options_.max_result_bytes) +
+                     "): not sent";
+            c.status = Status::error;
+        }
         finish(std::move(c));
     }
 
@@ -326,8 +339,14 @@ private:
                     if (st.stop_requested()) return;
                     continue;
                 }
-                const std::size_t n = std::min<std::size_t>(done_queue_.size(), 256);
-                for (std::size_t i = 0; i < n; ++i) {
+                // At most 256 results or 16 MiB of them a script call (one
+                // at least): a call's arguments sit whole in the server's
+                // query buffer, which it caps (1 GiB by default) by closing
+                // the connection, and the batch would be retried as it was.
+                std::size_t bytes = 0;
+                while (!done_queue_.empty() && batch.size() < 256 &&
+                       (batch.empty() || bytes + done_queue_.front().body.size() <= (std::size_t{16} << 20))) {
+                    bytes += done_queue_.front().body.size();
                     batch.push_back(std::move(done_queue_.front()));
                     done_queue_.pop_front();
                 }
