@@ -18,9 +18,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <exception>
 #include <future>
 #include <latch>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -853,3 +855,41 @@ TEST_CASE("worker threads are named \"<name>-<index>\", the prefix cut to fit Li
     }
 }
 #endif
+
+namespace {
+
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+} // namespace
+
+TEST_CASE("a timeout or deadline that never comes leaves the pool idle, and its destructor prompt") {
+    // Both are due at the clock's end: the supervisor's timer waited for
+    // that with wait_for, whose addition overflowed inside libstdc++ into
+    // the past, and it spun with its lock held (a full core, and a
+    // destructor that never got the lock).
+    for (const bool deadline : {false, true}) {
+        INFO("deadline: " << deadline);
+        auto pool = std::make_unique<taskdist::WorkerPool<int, int>>([](int x) { return x; }, taskdist::PoolOptions{.workers = 1});
+        auto h = deadline ? pool->submit(1, {.deadline = std::chrono::steady_clock::time_point::max()})
+                          : pool->submit(1, {.timeout = std::chrono::nanoseconds::max()});
+        CHECK(h.get() == 1);
+        const double cpu = process_cpu_seconds();
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // measuring idleness: nothing to wait for
+        CHECK(process_cpu_seconds() - cpu < 0.1);                     // spinning: about 0.3
+        const auto t0 = std::chrono::steady_clock::now();
+        pool.reset();
+        CHECK(std::chrono::steady_clock::now() - t0 < patience);
+    }
+}
+
+TEST_CASE("a queue capacity of SIZE_MAX is a bound never reached, not a full queue") {
+    taskdist::WorkerPool<int, int> pool([](int x) { return x + 1; },
+                                        {.workers = 1, .queue_capacity = std::numeric_limits<std::size_t>::max(),
+                                         .overflow = taskdist::Overflow::reject});
+    CHECK(pool.submit(1).get() == 2);
+    CHECK(pool.try_submit(2).value().get() == 3);
+}

@@ -3,11 +3,13 @@
 // that Overflow::drop_oldest takes its victim from.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <mutex>
 
 #include "park.hpp"
@@ -25,7 +27,10 @@ namespace taskdist::detail {
 /// Thread-safe. Unused (and untouched on the hot path) when capacity is 0.
 class Admission {
 public:
-    explicit Admission(std::size_t capacity) noexcept : cap_(static_cast<std::int64_t>(capacity)) {}
+    // Clamped: SIZE_MAX ("no real limit") cast as it is reads -1, and every
+    // task would find the queue full.
+    explicit Admission(std::size_t capacity) noexcept
+        : cap_(static_cast<std::int64_t>(std::min<std::size_t>(capacity, std::numeric_limits<std::int64_t>::max()))) {}
 
     bool bounded() const noexcept { return cap_ != 0; }
     std::int64_t in_use() const noexcept { return used_.load(std::memory_order_acquire); }

@@ -103,7 +103,12 @@ private:
             }
             const std::int64_t now = steady_ns();
             if (events_.front().at > now) {
-                cv_.wait_for(lock, std::chrono::nanoseconds(events_.front().at - now));
+                // An hour at most: an event due "never" (a timeout of
+                // nanoseconds::max() saturates to INT64_MAX) made wait_for
+                // add that to the clock inside libstdc++, overflow into the
+                // past and return at once, spinning with the lock held.
+                constexpr std::int64_t hour = std::int64_t{3600} * 1'000'000'000;
+                cv_.wait_for(lock, std::chrono::nanoseconds(std::min(events_.front().at - now, hour)));
                 continue;
             }
             std::pop_heap(events_.begin(), events_.end(), later);
