@@ -536,6 +536,88 @@ TEST_CASE("Priority: a worker takes another's batch of a higher level before a l
     r.gates[2].open();
 }
 
+namespace {
+
+// Priority's queue driven directly as a pool of one worker would: pushes
+// from any thread, pops from the test thread.
+class DirectPriority {
+public:
+    explicit DirectPriority(std::chrono::nanoseconds step) : q_(taskdist::Priority{.aging_step = step}, 1) {}
+
+    void push(int id, int priority) {
+        taskdist::TaskInfo info;
+        info.priority = priority;
+        (void)q_.push(int{id}, info, taskdist::WorkerSet(&slot_, 1));
+    }
+    std::optional<int> pop() { return q_.try_pop(0); }
+    std::vector<int> pop_all() {
+        std::vector<int> out;
+        while (std::optional<int> id = pop()) out.push_back(*id);
+        return out;
+    }
+
+private:
+    taskdist::detail::WorkerSlot slot_;
+    taskdist::Priority::queue<int> q_;
+};
+
+// Lets `d` pass after `since`, for aging to count: pacing, not synchronisation.
+void let_pass(Clock::time_point since, std::chrono::nanoseconds d) {
+    while (Clock::now() - since <= d) std::this_thread::yield();
+}
+
+} // namespace
+
+TEST_CASE("Priority ranks a task by its own submit time when the inbox hands it over after newer tasks of its level",
+          "[priority]") {
+    // The inbox's consumer reads one producer's tasks at a time: once the
+    // first pop has set it on this thread's, another thread's older task
+    // comes out only after everything this thread pushed, newer or not.
+    constexpr int older = 1000;
+    DirectPriority q(1ms);
+    auto push_older_from_another_thread = [&q] {
+        std::jthread other([&q] { q.push(older, 0); });
+        other.join();
+        return Clock::now();  // after its submit time
+    };
+
+    SECTION("through the levels: it keeps the aging it earned, and its place among equals") {
+        constexpr int high = 2000;
+        constexpr int p_high = 10;
+        const auto boost = p_high * 1ms;
+        q.push(0, 0);
+        REQUIRE(q.pop() == 0);
+        const Clock::time_point older_pushed = push_older_from_another_thread();
+        // Three times the boost: `older` must run before `high` with room to
+        // spare for the clock's error.
+        let_pass(older_pushed, 3 * boost);
+        for (int id = 1; id <= 100; ++id) q.push(id, 0);
+        q.push(high, p_high);
+
+        const std::vector<int> seen = q.pop_all();
+        REQUIRE(seen.size() == 102);
+        // First of its level, it lifts the level's rank above `high`'s.
+        CHECK(seen.front() == older);
+        // `high` outranks the newer ones of level 0 that are within its boost:
+        // where it falls among them depends on timing, their own order does not.
+        std::vector<int> rest;
+        for (auto it = seen.begin() + 1; it != seen.end(); ++it) {
+            if (*it != high) rest.push_back(*it);
+        }
+        std::vector<int> expected_rest;
+        for (int id = 1; id <= 100; ++id) expected_rest.push_back(id);
+        CHECK(rest == expected_rest);
+    }
+    SECTION("straight into a worker's batch: it runs first") {
+        q.push(0, 0);
+        REQUIRE(q.pop() == 0);
+        const Clock::time_point older_pushed = push_older_from_another_thread();
+        let_pass(older_pushed, 2ms);  // submit times that differ on any clock
+        for (int id = 1; id < 4; ++id) q.push(id, 0);
+        CHECK(q.pop_all() == std::vector<int>{older, 1, 2, 3});
+    }
+}
+
 TEST_CASE("Priority rejects a negative aging_step with std::invalid_argument", "[priority]") {
     Harness h;
     REQUIRE_THROWS_AS(make_pool(h, 1, taskdist::Priority{.aging_step = -1ns}), std::invalid_argument);

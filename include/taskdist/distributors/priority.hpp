@@ -13,6 +13,7 @@
 #include <optional>
 #include <new>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "../detail/concurrentqueue.hpp"
@@ -44,7 +45,12 @@ namespace taskdist {
 /// (larger first; FIFO among equal keys by a sequence number). So aging costs
 /// nothing per pop, tasks of one level stay in a FIFO of their own, and a
 /// task of priority p waits behind tasks of priority q > p submitted at most
-/// (q - p) * aging_step after it, never forever.
+/// (q - p) * aging_step after it, never forever. The inbox hands tasks over
+/// one producer's at a time, so a task may reach its level after newer ones
+/// from other producers: it still takes its place by its key. One that is
+/// late by at most aging_step / 64 queues behind them (as if submitted with
+/// the newest), which keeps the common case an append: across producers the
+/// bound grows by that much, and FIFO among equals holds to that precision.
 /// aging_step == 0 turns aging off (strict priority; starvation possible).
 /// The submit time comes from the TSC where Linux keeps time with it; else,
 /// where the coarse clock's resolution (1-4 ms on Linux, the kernel's tick)
@@ -67,6 +73,7 @@ struct Priority {
     public:
         queue(const Priority& settings, std::size_t workers)
             : step_(settings.aging_step.count()),
+              slack_(step_ / 64),
               coarse_(!ticks_.is_tsc() && detail::CoarseClock::resolution() <= step_ / 2),
               caches_(std::make_unique<Cache[]>(workers)),
               count_(workers) {
@@ -79,7 +86,13 @@ struct Priority {
             // Producers only append to a lock-free inbox; the ordering work is
             // done by whichever worker pops next, so a producer never waits
             // for a worker (nor for another producer).
-            if (!inbox_.enqueue(Entry{key, 0, info.priority, std::move(item)})) throw std::bad_alloc();
+            Entry e{key, 0, info.priority, std::move(item)};
+            if (!inbox_.enqueue(std::move(e))) {
+                // It fails before moving from e (it could not allocate): the
+                // task goes back to the caller, who resolves it with the error.
+                give_back(item, std::move(e.item));
+                throw std::bad_alloc();
+            }
             // Keep inbox_top_ an upper bound of the inbox's levels (a write
             // only when this task is above it). Pairs with lower_top().
             detail::light_fence();
@@ -134,10 +147,42 @@ struct Priority {
             int priority;
             Item item;
         };
+        using Run = detail::Ring<Entry>;
+        /// A level's tasks: runs in order, whose merge is the level's order.
         struct Level {
             explicit Level(int p) : priority(p) {}
             int priority;
-            detail::Ring<Entry> fifo;  // keeps its storage as the level fills and empties
+            Run fifo;  // the run most tasks join; keeps its storage as the level fills and empties
+            /// Runs of tasks that reached the level after newer ones (see
+            /// order()): rare, and about one per producer that fell behind.
+            /// Never empty: dropped when they empty.
+            std::vector<std::unique_ptr<Run>> late;
+            std::size_t head = 0;  ///< the run of the first task: 0 for fifo, i for late[i - 1]
+
+            Run& run(std::size_t i) noexcept { return i == 0 ? fifo : *late[i - 1]; }
+            const Run& run(std::size_t i) const noexcept { return i == 0 ? fifo : *late[i - 1]; }
+            bool empty() const noexcept { return run(head).empty(); }
+            const Entry& front() const noexcept { return run(head).front(); }
+            /// Hands the first task to `to`, as an rvalue, then drops it.
+            template <class To>
+            void pop_front(To&& to) {
+                Run& r = run(head);
+                to(std::move(r.front()));
+                r.pop_front();
+                if (!late.empty()) rehead();
+            }
+            /// Drops the late runs that emptied and finds the first task again.
+            void rehead() noexcept {
+                for (std::size_t i = late.size(); i-- > 0;) {
+                    if (!late[i]->empty()) continue;
+                    late[i].swap(late.back());
+                    late.pop_back();
+                }
+                head = 0;
+                for (std::size_t i = 1; i <= late.size(); ++i) {
+                    if (run(head).empty() || ahead(late[i - 1]->front(), run(head).front())) head = i;
+                }
+            }
         };
         /// Tasks a worker took at once, all of one level, in order. Its
         /// owner pops them without mutex_ while `armed` and no push since
@@ -165,8 +210,20 @@ struct Priority {
         // std::push_heap keeps the "largest" on top: make "runs first" largest.
         // Compares levels by their oldest task; every level in ready_ has one.
         struct Before {
-            bool operator()(const Level* a, const Level* b) const noexcept { return ahead(b->fifo.front(), a->fifo.front()); }
+            bool operator()(const Level* a, const Level* b) const noexcept { return ahead(b->front(), a->front()); }
         };
+
+        /// Puts a task back where push() took it from.
+        static void give_back(Item& to, Item&& from) {
+            if constexpr (std::is_move_assignable_v<Item>) {
+                to = std::move(from);
+            } else if constexpr (std::is_nothrow_move_constructible_v<Item>) {
+                std::destroy_at(&to);
+                std::construct_at(&to, std::move(from));
+            }
+            // Else a rebuild that threw would leave `to` destroyed, for the
+            // caller to destroy again: the task is lost instead.
+        }
 
         static std::optional<Item> take(Cache& c) {
             std::optional<Item> out(std::move(c.slots[c.head]->item));
@@ -210,7 +267,7 @@ struct Priority {
             // times slower, its backlog moved once more and out of cache).
             if (!inbox_empty) drain_inbox();
             Level* level = ready_.empty() ? nullptr : ready_.front();
-            const Entry* best = level ? &level->fifo.front() : nullptr;
+            const Entry* best = level ? &level->front() : nullptr;
             Cache* from = nullptr;  // the batch `best` heads, held locked
             std::unique_lock<detail::SpinMutex> held;
             for (std::size_t i = 0; i < count_; ++i) {
@@ -237,25 +294,24 @@ struct Priority {
             }
             if (!level) return std::nullopt;
             std::pop_heap(ready_.begin(), ready_.end(), Before{});  // level is now ready_.back()
-            std::optional<Item> out(std::move(level->fifo.front().item));
-            level->fifo.pop_front();
+            std::optional<Item> out;
+            level->pop_front([&out](Entry&& e) { out.emplace(std::move(e.item)); });
             std::size_t moved = 1;
             // The only level with tasks, and no batch of a higher one anywhere
             // (it would have ranked first): take a batch of it.
             Cache& own = caches_[w];
-            const bool fill = ready_.size() == 1 && !level->fifo.empty() && own.size.load(std::memory_order_relaxed) == 0;
+            const bool fill = ready_.size() == 1 && !level->empty() && own.size.load(std::memory_order_relaxed) == 0;
             if (fill) {
                 std::lock_guard lock(own.mutex);
                 own.head = 0;
                 own.end = 0;
-                while (own.end + 1 < batch && !level->fifo.empty()) {
-                    own.slots[own.end++].emplace(std::move(level->fifo.front()));
-                    level->fifo.pop_front();
+                while (own.end + 1 < batch && !level->empty()) {
+                    level->pop_front([&own](Entry&& e) { own.slots[own.end++].emplace(std::move(e)); });
                 }
                 moved += own.end;
                 seal(own, level->priority, gen);
             }
-            if (level->fifo.empty()) {
+            if (level->empty()) {
                 ready_.pop_back();
                 // Keep a few empty levels for reuse, not one per value ever seen.
                 if (levels_.size() > kept_levels) {
@@ -325,16 +381,24 @@ struct Priority {
                 if (single && n == batch && first < top) lower_top();
                 return std::nullopt;
             }
-            std::optional<Item> out(std::move(got[0]->item));
+            // Taken one producer's tasks at a time, the oldest may come last:
+            // by key, stably (insertion: in order, n - 1 comparisons).
+            std::size_t by_key[batch];
+            for (std::size_t k = 0; k < n; ++k) {
+                std::size_t j = k;
+                for (; j > 0 && got[by_key[j - 1]]->key < got[k]->key; --j) by_key[j] = by_key[j - 1];
+                by_key[j] = k;
+            }
+            std::optional<Item> out(std::move(got[by_key[0]]->item));
             Cache& own = caches_[w];
             {
                 std::lock_guard lock(own.mutex);
                 own.head = 0;
                 own.end = 0;
                 for (std::size_t k = 1; k < n; ++k) {
-                    got[k]->seq = seq_++;
-                    if (k > 1) got[k]->key = std::min(got[k]->key, own.slots[own.end - 1]->key);
-                    own.slots[own.end++].emplace(std::move(*got[k]));
+                    Entry& e = *got[by_key[k]];
+                    e.seq = seq_++;
+                    own.slots[own.end++].emplace(std::move(e));
                 }
                 seal(own, top, gen);
             }
@@ -376,15 +440,56 @@ struct Priority {
                 last_ = &levels_.try_emplace(e.priority, e.priority).first->second;
             }
             Level& level = *last_;
-            // Within a level keys only fall (later submissions age less),
-            // so a FIFO per level is already in order. Clocks on different
-            // threads may disagree by a hair: never let a key rise.
-            if (!level.fifo.empty()) e.key = std::min(e.key, level.fifo.back().key);
             e.seq = seq_++;
-            level.fifo.push_back(std::move(e));
-            if (level.fifo.size() == 1) {
+            if (level.empty()) {
+                level.fifo.push_back(std::move(e));
                 ready_.push_back(&level);
                 std::push_heap(ready_.begin(), ready_.end(), Before{});
+                return;
+            }
+            // Later submissions age less, so keys mostly arrive falling: an
+            // append. Not always: the inbox hands over one producer's tasks
+            // at a time, and clocks on different threads may disagree by a
+            // hair. Late by at most slack_, a task queues behind the newer
+            // ones (cheap, and it loses at most that much of its aging).
+            if (!level.fifo.empty()) {
+                const std::int64_t last = level.fifo.back().key;
+                if (e.key <= last + slack_) {
+                    e.key = std::min(e.key, last);
+                    level.fifo.push_back(std::move(e));
+                    return;
+                }
+            }
+            place_late(level, std::move(e));
+        }
+
+        /// Under mutex_: e, late (see order()), into a run it keeps in
+        /// order: the one whose last task is the newest not newer than e,
+        /// which keeps the runs few (one per producer, with producers that
+        /// each push in order), or a new one. A place in `fifo` would cost a
+        /// move of every newer task there, thousands in a backlog drained
+        /// at once.
+        void place_late(Level& level, Entry&& e) {
+            const bool heads = e.key > level.front().key;  // it raises the level's rank
+            constexpr std::size_t none = static_cast<std::size_t>(-1);
+            std::size_t to = 0;  // fifo, when it is empty
+            if (!level.fifo.empty()) {
+                to = none;
+                for (std::size_t i = 1; i <= level.late.size(); ++i) {
+                    const std::int64_t last = level.late[i - 1]->back().key;
+                    if (last >= e.key && (to == none || last < level.run(to).back().key)) to = i;
+                }
+                if (to == none) {
+                    auto run = std::make_unique<Run>();
+                    run->reserve(1);  // so that the push below cannot fail and leave it empty
+                    level.late.push_back(std::move(run));
+                    to = level.late.size();
+                }
+            }
+            level.run(to).push_back(std::move(e));
+            if (heads) {
+                level.head = to;
+                std::make_heap(ready_.begin(), ready_.end(), Before{});
             }
         }
 
@@ -396,7 +501,7 @@ struct Priority {
             // The best level, and if that is e's own, the best other one: one
             // of the heap root's two children.
             for (std::size_t i = 0; i < std::min<std::size_t>(ready_.size(), 3); ++i) {
-                const Entry& top = ready_[i]->fifo.front();
+                const Entry& top = ready_[i]->front();
                 if (top.priority != e.priority && ahead(top, e)) return false;
                 if (i == 0 && top.priority != e.priority) break;
             }
@@ -463,6 +568,7 @@ struct Priority {
         }
 
         std::int64_t step_;
+        std::int64_t slack_;  ///< how late a task may reach its level and queue behind newer ones (see order())
         detail::Ticks ticks_ = detail::Ticks::calibrated();
         bool coarse_;  ///< submit_time() reads detail::CoarseClock
         moodycamel::ConcurrentQueue<Entry> inbox_;
