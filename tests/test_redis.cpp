@@ -676,6 +676,18 @@ TEST_CASE("redis: a result over max_result_bytes completes as an error saying so
     CHECK_THROWS_AS((rd::Worker<std::string, std::string>([](const std::string& s) { return s; }, o)), std::invalid_argument);
 }
 
+TEST_CASE("redis: a priority or timeout no worker would take is refused at submit, before anything is queued") {
+    RedisServer server;
+    rd::Client<std::int64_t, std::int64_t> client(client_options(server));  // 3 levels
+    CHECK_THROWS_WITH(client.submit(1, {.priority = -2}), Catch::Contains("priority -2 is outside 0..2 (or -1: the middle level)"));
+    CHECK_THROWS_AS(client.submit(1, {.priority = 3}), std::invalid_argument);
+    CHECK_THROWS_WITH(client.submit_many({1, 2}, {.timeout = std::chrono::hours(24 * 367)}),
+                      Catch::Contains("over the most a worker takes (366 days)"));
+    rd::Connection c(server.endpoint());
+    for (int p = 0; p < 3; ++p) CHECK(c.command({"EXISTS", rd::Keys("q").stream(p)}).integer() == 0);
+    CHECK(client.pending() == 0);
+}
+
 TEST_CASE("redis: a lease kept alive by heartbeats is not taken over, however long the task runs") {
     RedisServer server;
     std::atomic<int> runs{0};

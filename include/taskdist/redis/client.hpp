@@ -63,9 +63,11 @@ struct ClientOptions {
 struct RemoteOptions {
     /// The idempotency key; empty: a fresh unique id.
     std::string id = {};
-    /// 0 .. priorities-1; higher levels are served first. -1: the middle level.
+    /// 0 .. priorities-1; higher levels are served first. -1: the middle
+    /// level. Anything else throws std::invalid_argument at submit.
     int priority = -1;
-    /// Run-time limit on the worker (0: none); the handle then resolves TaskTimeout.
+    /// Run-time limit on the worker (0: none, at most 366 days); the handle
+    /// then resolves TaskTimeout.
     std::chrono::milliseconds timeout{0};
 };
 
@@ -175,12 +177,19 @@ private:
         }
 
         int checked_priority(const RemoteOptions& o) const {
-            const int priority = o.priority < 0 ? options.priorities / 2 : o.priority;
-            if (priority >= options.priorities) {
+            const int priority = o.priority == -1 ? options.priorities / 2 : o.priority;
+            if (priority < 0 || priority >= options.priorities) {
                 throw std::invalid_argument("taskdist::redis::Client: priority " + std::to_string(o.priority) +
-                                            " is outside 0.." + std::to_string(options.priorities - 1));
+                                            " is outside 0.." + std::to_string(options.priorities - 1) +
+                                            " (or -1: the middle level)");
             }
             if (o.timeout.count() < 0) throw std::invalid_argument("taskdist::redis::Client: timeout must not be negative");
+            // Workers refuse a longer one as malformed (and dead-letter the
+            // task): say so here, before anything is queued.
+            if (o.timeout.count() > max_timeout_ms) {
+                throw std::invalid_argument("taskdist::redis::Client: timeout " + std::to_string(o.timeout.count()) +
+                                            " ms is over the most a worker takes (366 days)");
+            }
             return priority;
         }
 
