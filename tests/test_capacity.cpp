@@ -391,6 +391,36 @@ TEST_CASE("caller_runs: a submit to a full queue runs the task on the submitting
     check_balanced(s);
 }
 
+TEST_CASE("caller_runs: a task run on the submitting thread is reported to PoolObserver::on_submit like a queued one") {
+    struct Submits final : taskdist::PoolObserver {
+        std::atomic<int> count{0};
+        void on_submit(const taskdist::TaskInfo&) override { count.fetch_add(1); }
+    };
+    auto obs = std::make_shared<Submits>();
+    Gate gate;
+    std::promise<void> started;
+    auto started_f = started.get_future();
+    taskdist::ThreadPool pool(
+        {.workers = 1, .queue_capacity = 1, .overflow = taskdist::Overflow::caller_runs, .observer = obs});
+    auto opener = gate.open_on_exit();
+    auto running = pool.submit([&] {
+        started.set_value();
+        gate.wait();
+    });
+    REQUIRE(arrives(started_f));
+    auto queued = pool.submit([] {});
+    auto here = pool.submit([] {});
+    REQUIRE(here.ready());  // ran on this thread
+    CHECK(obs->count.load() == 3);
+    gate.open();
+    await(running);
+    await(queued);
+    pool.wait_idle();
+    const auto s = pool.stats();
+    CHECK(s.ran_on_caller == 1);
+    CHECK(s.submitted == 3);
+}
+
 TEST_CASE("caller_runs: a post()ed task that fails on the caller reaches on_error") {
     Held held;
     std::promise<std::string> reported;

@@ -774,6 +774,135 @@ TEST_CASE("a timed-out attempt that hangs is retried on a fresh attempt, which s
     stuck->release();
 }
 
+TEST_CASE("a task cancelled after its timeout fired with a retry pending leaves nothing behind: the worker's next "
+          "task, which has no timeout, returns its value") {
+    std::promise<void> saw_stop;
+    auto saw_stop_f = saw_stop.get_future();
+    Release go_on;
+    taskdist::WorkerPool<int, int> pool(
+        [&saw_stop, &go_on](int x, taskdist::TaskContext& ctx) {
+            if (x == 0) {
+                (void)wait_for_stop(ctx.stop_token(), patience);  // the timeout's stop, a retry pending
+                saw_stop.set_value();
+                go_on.wait_at_most(patience);  // returns only once the test cancelled it
+                return -1;
+            }
+            return x;
+        },
+        {.workers = 1, .hang_grace = 60s, .max_attempts = 2, .retry_backoff = 0ms});
+    auto first = pool.submit(0, {.timeout = 20ms});
+    REQUIRE(arrives(saw_stop_f));
+    CHECK(first.cancel());
+    go_on.release();
+    auto next = pool.submit(7, {.max_attempts = 1});
+    CHECK(outcome_of(next) == "value");
+    pool.wait_idle();
+    const auto s = pool.stats();
+    CHECK(s.timed_out == 0);
+    CHECK(s.retried == 0);
+    CHECK(s.cancelled == 1);
+    check_all_resolved(s);
+}
+
+TEST_CASE("a hung handler that returns while the supervisor is still replacing its thread leaves the task to the "
+          "supervisor: the retry runs and resolves the handle, and the pool goes idle") {
+    std::atomic<int> retry_if_calls{0};
+    std::promise<void> in_check;
+    auto in_check_f = in_check.get_future();
+    Release handler_back;  // lets the hung handler return
+    Release check_goes_on;  // lets the supervisor's hang check finish
+    taskdist::WorkerPool<int, int> pool(
+        [&handler_back](int x, taskdist::TaskContext& ctx) {
+            if (ctx.attempt() > 1) return x + static_cast<int>(ctx.attempt());
+            (void)wait_for_stop(ctx.stop_token(), patience);
+            handler_back.wait_at_most(patience);  // returns only once declared hung
+            return -1;
+        },
+        {.workers = 1,
+         .hang_grace = 1ms,
+         .quarantine_wait = patience,
+         .max_attempts = 2,
+         // Called when the timeout fires, then by the hang check, which holds
+         // the hung attempt's item meanwhile.
+         .retry_if =
+             [&](const std::exception_ptr&) {
+                 if (retry_if_calls.fetch_add(1) == 1) {
+                     handler_back.release();
+                     in_check.set_value();
+                     check_goes_on.wait_at_most(patience);
+                 }
+                 return true;
+             },
+         .retry_backoff = 0ms});
+    auto h = pool.submit(40, {.timeout = 20ms});
+    REQUIRE(arrives(in_check_f));
+    // The handler has returned: its thread must leave the item alone. Had it
+    // dropped it, the handle would resolve (TaskAbandoned) within this wait.
+    CHECK_FALSE(h.wait_for(2s));
+    check_goes_on.release();
+    CHECK(await(h) == 42);
+    REQUIRE(pool.wait_idle_for(patience));
+    const auto s = pool.stats();
+    CHECK(s.retried == 1);
+    CHECK(s.completed == 1);
+    CHECK(sum_replaced_hung(s) == 1);
+    check_all_resolved(s);
+}
+
+// ---- durations that mean "never" --------------------------------------------
+
+TEST_CASE("hang_grace of nanoseconds::max() never declares a worker hung, even one slow to honour a cancel") {
+    std::promise<void> started;
+    auto started_f = started.get_future();
+    std::promise<void> replaced;
+    auto replaced_f = replaced.get_future();
+    Release stuck;
+    taskdist::WorkerPool<int, int> pool(
+        [&started, &stuck](int x) {
+            started.set_value();
+            stuck.wait_at_most(patience);  // ignores its stop token
+            return x;
+        },
+        {.workers = 1,
+         .hang_grace = std::chrono::nanoseconds::max(),
+         .on_replace = [&replaced](const taskdist::ReplaceEvent&) { replaced.set_value(); }});
+    auto h = pool.submit(1);
+    REQUIRE(arrives(started_f));
+    CHECK(h.cancel());
+    // An overflowed grace made the hang check due at once.
+    CHECK(replaced_f.wait_for(1s) == std::future_status::timeout);
+    stuck.release();
+    pool.wait_idle();
+    CHECK(sum_replaced_hung(pool.stats()) == 0);
+}
+
+TEST_CASE("scale_up_after of nanoseconds::max() never grows the pool, however long tasks wait") {
+    Gate gate;
+    std::promise<void> started;
+    auto started_f = started.get_future();
+    taskdist::ThreadPool pool({.workers = 1,
+                               .min_workers = 1,
+                               .max_workers = 4,
+                               .scale_up_after = std::chrono::nanoseconds::max(),
+                               .idle_timeout = 1s});
+    auto opener = gate.open_on_exit();
+    auto blocker = pool.submit([&] {
+        started.set_value();
+        gate.wait();
+    });
+    REQUIRE(arrives(started_f));
+    std::vector<taskdist::TaskHandle<void>> queued;
+    for (int i = 0; i < 3; ++i) queued.push_back(pool.submit([] {}));
+    // An overflowed period made the scale check run back to back, growing
+    // the pool within microseconds.
+    const auto until = Clock::now() + 1s;
+    while (Clock::now() < until && pool.size() == 1) std::this_thread::sleep_for(10ms);
+    CHECK(pool.size() == 1);
+    gate.open();
+    await(blocker);
+    for (auto& h : queued) await(h);
+}
+
 TEST_CASE("a post() that times out reaches on_error as TaskTimeout and is counted") {
     std::promise<std::string> reported;
     auto reported_f = reported.get_future();

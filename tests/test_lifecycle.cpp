@@ -534,6 +534,69 @@ TEST_CASE("observers: every attempt of a task sees its priority, key and submit 
     CHECK(second.submitted_at == starts->submitted[0].submitted_at);
 }
 
+TEST_CASE("on_submit that calls shutdown() or wait_idle() on its own pool gets WouldDeadlock instead of waiting "
+          "for the task it reports, which still runs") {
+    struct ShutsDown final : taskdist::PoolObserver {
+        taskdist::ThreadPool* pool = nullptr;
+        std::vector<std::string> refused;  // read by the test once the submit returned
+        void on_submit(const taskdist::TaskInfo&) override {
+            if (!pool) return;
+            try {
+                pool->shutdown();
+                refused.emplace_back("shutdown() returned");
+            } catch (const taskdist::WouldDeadlock&) {
+                refused.emplace_back("shutdown()");
+            }
+            try {
+                pool->wait_idle();
+                refused.emplace_back("wait_idle() returned");
+            } catch (const taskdist::WouldDeadlock&) {
+                refused.emplace_back("wait_idle()");
+            }
+            pool = nullptr;
+        }
+    };
+    auto obs = std::make_shared<ShutsDown>();
+    taskdist::ThreadPool pool({.workers = 1, .observer = obs});
+    obs->pool = &pool;
+    auto h = pool.submit([] { return 7; });
+    CHECK(await(h) == 7);
+    CHECK(obs->refused == std::vector<std::string>{"shutdown()", "wait_idle()"});
+    pool.shutdown();
+    const auto s = pool.stats();
+    CHECK(s.submitted == 1);
+    CHECK(s.completed == 1);
+}
+
+TEST_CASE("a per-worker factory that waits for a task of its own pool waits for it like any thread, instead of "
+          "running it without a handler") {
+    std::promise<taskdist::WorkerPool<int, int>*> pool_p;
+    auto pool_f = pool_p.get_future().share();
+    std::promise<taskdist::TaskHandle<int>> nested_p;
+    auto nested_f = nested_p.get_future();
+    std::atomic<bool> waited_first{false};
+    std::atomic<int> ready_in_factory{-1};
+    taskdist::WorkerPool<int, int> pool(
+        taskdist::per_worker(
+            [&](std::size_t) {
+                if (!waited_first.exchange(true) && pool_f.wait_for(patience) == std::future_status::ready) {
+                    auto h = pool_f.get()->submit(41);
+                    // The only worker is this one, still building: the task cannot run yet.
+                    ready_in_factory = h.wait_for(200ms) ? 1 : 0;
+                    nested_p.set_value(std::move(h));
+                }
+                return 1;
+            },
+            [](int& base, int x) { return base + x; }),
+        {.workers = 1});
+    pool_p.set_value(&pool);
+    REQUIRE(arrives(nested_f));
+    auto nested = nested_f.get();
+    CHECK(await(nested) == 42);
+    CHECK(ready_in_factory.load() == 0);
+    CHECK(pool.stats().ran_inline == 0);
+}
+
 // ---- the supervisor's timer thread (detail::TimerThread) --------------------
 
 namespace {

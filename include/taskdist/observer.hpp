@@ -26,7 +26,10 @@ enum class AttemptOutcome {
 /// an observer must be thread-safe, and fast: a hook delays the task (and,
 /// for on_finish, the publication of its outcome: whoever sees a handle
 /// ready sees its on_finish done). An exception a hook throws is printed and
-/// dropped. The views are valid only during the call.
+/// dropped. The views are valid only during the call. on_submit runs before
+/// its task is queued: shutdown(), shutdown_until(), shutdown_now() or
+/// wait_idle() on the same pool from it would wait for that task, and throw
+/// WouldDeadlock instead.
 ///
 /// Order: for one task, on_submit, then per attempt on_start and on_finish
 /// (on the same worker); for one worker thread, on_worker_start before its

@@ -184,6 +184,10 @@ struct HandlerInvoker {
     Worker make_worker(std::size_t worker) const { return source->make(worker); }
 
     void operator()(Worker& h, Item& item, TaskContext& ctx, bool keep_payload) const {
+        // Read before the call: once the handler returns, a supervisor that
+        // declared this thread hung may be moving item.state out (commit()
+        // then says no, and the state is not touched).
+        TaskState<Result>* const st = item.state.get();
         auto call = [&]() -> Result {
             if constexpr (std::is_copy_constructible_v<Task>) {
                 if (keep_payload) {
@@ -195,10 +199,10 @@ struct HandlerInvoker {
         };
         if constexpr (std::is_void_v<Result>) {
             call();
-            if (item.state && ContextAccess::commit(ctx)) item.state->store_value();
-        } else if (item.state) {
+            if (st && ContextAccess::commit(ctx)) st->store_value();
+        } else if (st) {
             Result r = call();
-            if (ContextAccess::commit(ctx)) item.state->store_value(std::move(r));
+            if (ContextAccess::commit(ctx)) st->store_value(std::move(r));
         } else {
             (void)call();
         }

@@ -52,6 +52,15 @@ struct Job {
 /// would wait for themselves fail with WouldDeadlock instead of hanging.
 inline thread_local const void* current_pool = nullptr;
 
+/// The pool whose PoolObserver::on_submit runs on this thread, if any. The
+/// task it reports is counted as accepted but not yet queued, and only this
+/// thread can queue it, once the hook returns: a wait for the pool's balance
+/// (shutdown(), wait_idle()) from inside the hook would wait for itself.
+/// Such a call throws WouldDeadlock rather than not waiting for that one
+/// task: shutdown() returning while a task it accepted is still to run would
+/// break its promise, and the task still resolves exactly once as usual.
+inline thread_local const void* submitting_pool = nullptr;
+
 inline void print_task_error(const char* what, std::exception_ptr e) noexcept {
     try {
         std::rethrow_exception(e);
@@ -230,7 +239,7 @@ public:
                 case Admit::refused:
                     return Pushed::refused;
                 case Admit::run_here:
-                    run_on_caller(std::move(item));
+                    run_on_caller(std::move(item), info);
                     return Pushed::ran_on_caller;
             }
         }
@@ -243,9 +252,7 @@ public:
             left_queue();
             throw PoolClosed();
         }
-        if (observer_) [[unlikely]] {
-            observe([&](PoolObserver& o) { o.on_submit(info); });
-        }
+        if (observer_) [[unlikely]] observe_submit(info);
         Placement where;
         try {
             where = queue_.push(std::move(item), info, workers());
@@ -283,6 +290,7 @@ public:
         if (current_pool == this) {
             throw WouldDeadlock("taskdist: wait_idle() called from a task of the same pool would wait for itself");
         }
+        refuse_in_on_submit("wait_idle()");
         idle_waiters_.fetch_add(1, std::memory_order_seq_cst);
         bool idle = true;
         for (;;) {
@@ -306,6 +314,7 @@ public:
         if (current_pool == this) {
             throw WouldDeadlock("taskdist: shutdown() called from a task of the same pool would wait for itself");
         }
+        refuse_in_on_submit("shutdown()");
         shutdown_noexcept();
     }
 
@@ -314,7 +323,9 @@ public:
     /// and exit by themselves, holding the core alive until they do.
     void shutdown_noexcept() noexcept {
         close();
-        if (current_pool == this) return;
+        // From on_submit too: the task being submitted still gets queued,
+        // and the workers stay until it has run.
+        if (current_pool == this || submitting_pool == this) return;
         join_workers();
         stop_supervisor();
         wait_quarantined();
@@ -329,6 +340,7 @@ public:
         if (current_pool == this) {
             throw WouldDeadlock("taskdist: shutdown() called from a task of the same pool would wait for itself");
         }
+        refuse_in_on_submit("shutdown_until()");
         close();
         if (wait_idle_until(deadline)) {
             shutdown_noexcept();
@@ -365,6 +377,7 @@ public:
         if (current_pool == this) {
             throw WouldDeadlock("taskdist: shutdown_now() called from a task of the same pool would wait for itself");
         }
+        refuse_in_on_submit("shutdown_now()");
         bool first = false;
         {
             std::lock_guard lock(drained_mutex_);
@@ -569,7 +582,10 @@ private:
         bool quarantined = false;
         current_worker_link = this;
         tl_runner_ = &r;
-        tl_handler_ = &handler;
+        // tl_handler_ stays null until the handler is built: a factory or
+        // on_worker_start hook that waits for a task of this pool must wait
+        // like any thread, not run it through a handler that does not exist.
+        tl_handler_ = nullptr;
         // When the last task ended, while this worker goes straight on to the
         // next one (0 otherwise): that moment is the next task's start too,
         // which saves a clock read per task.
@@ -588,6 +604,7 @@ private:
                     if (w >= active_.load(std::memory_order_acquire)) continue;  // scaled away while down
                     break;  // the pool may exit
                 }
+                tl_handler_ = &handler;
             }
             if (paused()) {
                 settle_balance(r);
@@ -624,6 +641,7 @@ private:
             if (res.fault) {
                 // The handler threw WorkerFault: this worker's state is
                 // unusable (run() already marked the slot down).
+                tl_handler_ = nullptr;
                 handler = Worker{};
                 built = false;
                 hand_back(w);
@@ -636,6 +654,15 @@ private:
         tl_runner_ = nullptr;
         tl_handler_ = nullptr;
         handler = Worker{};
+        if (quarantined) {
+            // check_hung() won the phase and owns r.current until it says it
+            // is done (life 2); it may still be running user code (retry_if)
+            // with the item in hand, and its life store must not overwrite ours.
+            for (std::uint32_t l = r.life.load(std::memory_order_acquire); l == 0;
+                 l = r.life.load(std::memory_order_acquire)) {
+                park(r.life, 0);
+            }
+        }
         r.current.reset();
         if (quarantined) {
             // The slot has a new thread; this one only says it is gone.
@@ -688,14 +715,17 @@ private:
     /// The back-off before rebuild attempt number `failures` (1-based).
     std::chrono::nanoseconds restart_delay(std::uint32_t failures) const noexcept {
         auto d = options_.restart_backoff;
-        for (std::uint32_t i = 1; i < failures && d < options_.restart_backoff_max; ++i) d *= 2;
+        // Doubling past the cap would overflow where the cap is huge.
+        for (std::uint32_t i = 1; i < failures && d < options_.restart_backoff_max; ++i) {
+            d = d > options_.restart_backoff_max / 2 ? options_.restart_backoff_max : d * 2;
+        }
         return std::min(d, options_.restart_backoff_max);
     }
 
     /// Waits out the back-off while down, re-dispatching what reaches this
     /// worker. False if the pool may exit.
     bool down_wait(std::size_t w, std::uint32_t failures) {
-        const std::int64_t until = steady_ns() + restart_delay(failures).count();
+        const std::int64_t until = add_saturated(steady_ns(), restart_delay(failures).count());
         for (;;) {
             const bool kept = drain_down(w);
             if (exit_ready() || w >= active_.load(std::memory_order_acquire)) return false;
@@ -890,6 +920,12 @@ private:
         TaskContext ctx(w, attempt, &r.stop);
         if (st) {
             ++r.seq;
+            // A flag the last attempt left set (it was cancelled after its
+            // timeout fired) must not end this one as a timeout. No stale
+            // store can follow: the supervisor sets it only under the task's
+            // lock while the phase names that attempt, and end_attempt()
+            // waited that lock out.
+            r.timeout_fired.store(false, std::memory_order_relaxed);
             r.phase.store((r.seq << 2) | phase_running, std::memory_order_release);
             ContextAccess::set_commit(ctx, &commit_thunk, &actx);
             std::int64_t limit = st->timeout_ns_ ? add_saturated(start_ns, st->timeout_ns_) : 0;
@@ -1043,7 +1079,10 @@ private:
                 w = st.load_word();
                 continue;
             }
-            if (w & TaskStateBase::claimed) return AttemptEnd::lost;  // cancelled or timed out meanwhile
+            if (w & TaskStateBase::claimed) {  // cancelled or timed out meanwhile
+                r.timeout_fired.store(false, std::memory_order_relaxed);
+                return AttemptEnd::lost;
+            }
             const bool fired = r.timeout_fired.load(std::memory_order_acquire);
             const bool timed_out = fired || (limit != 0 && steady_ns() >= limit);
             std::exception_ptr e = timed_out ? std::make_exception_ptr(TaskTimeout{}) : error;
@@ -1087,7 +1126,7 @@ private:
             return;
         }
         Event ev;
-        ev.at = steady_ns() + delay.count();
+        ev.at = add_saturated(steady_ns(), delay.count());
         ev.kind = EventKind::repush;
         ev.item.emplace(std::move(item));
         schedule(std::move(ev));
@@ -1241,12 +1280,14 @@ private:
     /// Overflow::caller_runs: runs the task on this thread, now. It counts as
     /// submitted and as completed or failed; no timeout, retry or cancel
     /// applies (it is claimed before it runs, and the caller is busy).
-    void run_on_caller(Item&& item) {
+    void run_on_caller(Item&& item, const TaskInfo& info) {
         submitted_.add(1);
         if (closed_.load(std::memory_order_seq_cst)) {
             undo_submit();
             throw PoolClosed();
         }
+        // Accepted like a queued task, so observed like one (observer.hpp).
+        if (observer_) [[unlikely]] observe_submit(info);
         ran_on_caller_.fetch_add(1, std::memory_order_relaxed);
         TaskStateBase* st = item.state.get();
         if (st) {
@@ -1324,7 +1365,9 @@ private:
     void run_inline(TaskStateBase& st) noexcept override {
         Runner* r = tl_runner_;
         Worker* handler = tl_handler_;
-        // A quarantined thread touches nothing of the pool's.
+        // A quarantined thread touches nothing of the pool's; a thread whose
+        // handler is not built (its factory or on_worker_start hook waits)
+        // leaves the task to another worker.
         if (!r || !handler || (r->phase.load(std::memory_order_acquire) & 3) == phase_quarantined) return;
         // shutdown_now() cancels what is queued: the waiter sees TaskCancelled.
         if (draining_.load(std::memory_order_acquire)) return;
@@ -1432,7 +1475,7 @@ private:
         // Called with a task lock held, on the thread that requested the
         // stop; r is alive (its attempt cannot end meanwhile).
         Event ev;
-        ev.at = steady_ns() + options_.hang_grace.count();
+        ev.at = add_saturated(steady_ns(), options_.hang_grace.count());  // max: never
         ev.kind = EventKind::hang_check;
         ev.runner = live_runner(r.slot);
         if (ev.runner.get() != &r) return;  // already replaced
@@ -1958,7 +2001,7 @@ private:
 
     void schedule_scale_tick() {
         Event ev;
-        ev.at = steady_ns() + options_.scale_up_after.count();
+        ev.at = add_saturated(steady_ns(), options_.scale_up_after.count());  // max: never
         ev.kind = EventKind::scale_tick;
         schedule(std::move(ev));
     }
@@ -2045,6 +2088,20 @@ private:
             hook(*observer_);
         } catch (...) {
             print_task_error("a PoolObserver hook threw", std::current_exception());
+        }
+    }
+
+    /// See submitting_pool.
+    void observe_submit(const TaskInfo& info) noexcept {
+        const void* const outer = std::exchange(submitting_pool, this);
+        observe([&](PoolObserver& o) { o.on_submit(info); });
+        submitting_pool = outer;
+    }
+
+    void refuse_in_on_submit(const char* call) const {
+        if (submitting_pool == this) {
+            throw WouldDeadlock(std::string("taskdist: ") + call +
+                                " called from PoolObserver::on_submit would wait for the task being submitted");
         }
     }
 
