@@ -574,7 +574,7 @@ TEST_CASE("Priority ranks a task by its own submit time when the inbox hands it 
     // first pop has set it on this thread's, another thread's older task
     // comes out only after everything this thread pushed, newer or not.
     constexpr int older = 1000;
-    DirectPriority q(1ms);
+    DirectPriority q(std::chrono::milliseconds(1));
     auto push_older_from_another_thread = [&q] {
         std::jthread other([&q] { q.push(older, 0); });
         other.join();
@@ -584,7 +584,7 @@ TEST_CASE("Priority ranks a task by its own submit time when the inbox hands it 
     SECTION("through the levels: it keeps the aging it earned, and its place among equals") {
         constexpr int high = 2000;
         constexpr int p_high = 10;
-        const auto boost = p_high * 1ms;
+        const auto boost = p_high * std::chrono::milliseconds(1);
         q.push(0, 0);
         REQUIRE(q.pop() == 0);
         const Clock::time_point older_pushed = push_older_from_another_thread();
@@ -612,7 +612,7 @@ TEST_CASE("Priority ranks a task by its own submit time when the inbox hands it 
         q.push(0, 0);
         REQUIRE(q.pop() == 0);
         const Clock::time_point older_pushed = push_older_from_another_thread();
-        let_pass(older_pushed, 2ms);  // submit times that differ on any clock
+        let_pass(older_pushed, std::chrono::milliseconds(2));  // submit times that differ on any clock
         for (int id = 1; id < 4; ++id) q.push(id, 0);
         CHECK(q.pop_all() == std::vector<int>{older, 1, 2, 3});
     }

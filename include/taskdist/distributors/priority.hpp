@@ -90,6 +90,7 @@ struct Priority {
             if (!inbox_.enqueue(std::move(e))) {
                 // It fails before moving from e (it could not allocate): the
                 // task goes back to the caller, who resolves it with the error.
+                // NOLINTNEXTLINE(bugprone-use-after-move): enqueue() failed before moving from e
                 give_back(item, std::move(e.item));
                 throw std::bad_alloc();
             }
@@ -383,7 +384,7 @@ struct Priority {
             }
             // Taken one producer's tasks at a time, the oldest may come last:
             // by key, stably (insertion: in order, n - 1 comparisons).
-            std::size_t by_key[batch];
+            std::size_t by_key[batch] = {};
             for (std::size_t k = 0; k < n; ++k) {
                 std::size_t j = k;
                 for (; j > 0 && got[by_key[j - 1]]->key < got[k]->key; --j) by_key[j] = by_key[j - 1];
