@@ -20,8 +20,8 @@
 // and completed the ones running (for at most `drain_timeout`).
 //
 // Thread-safety: run() on one thread at a time; counters() from any thread.
-// The worker keeps three connections: its own loop's, the completer's, and
-// one per local pool thread is not needed (handlers never touch Redis).
+// The worker keeps two connections: its loop's and its completer's (the
+// local pool's threads never touch Redis).
 #pragma once
 
 #include <algorithm>
