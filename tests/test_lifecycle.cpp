@@ -31,6 +31,36 @@ using namespace std::chrono_literals;
 
 } // namespace
 
+TEST_CASE("shutdown_now() does not wait out a retry's back-off: the task waiting to retry resolves TaskCancelled "
+          "and comes back at once") {
+    std::promise<void> failed;
+    taskdist::WorkerPool<int, int> pool(
+        [&](int) -> int {
+            failed.set_value();
+            throw std::runtime_error("try again");
+        },
+        {.workers = 1, .max_attempts = 2, .retry_if = [](const std::exception_ptr&) { return true; },
+         .retry_backoff = std::chrono::hours(1)});
+    auto h = pool.submit(7);
+    auto failed_f = failed.get_future();
+    REQUIRE(arrives(failed_f));
+    // The retry is queued behind its back-off (retried counts it first).
+    for (auto until = std::chrono::steady_clock::now() + patience;
+         pool.stats().retried == 0 && std::chrono::steady_clock::now() < until;) {
+        std::this_thread::yield();
+    }
+    REQUIRE(pool.stats().retried == 1);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    taskdist::ShutdownReport<int> report = pool.shutdown_now();
+    CHECK(std::chrono::steady_clock::now() - t0 < patience);  // an hour, waited out, before
+    CHECK(report.never_started == 1);
+    REQUIRE(report.tasks.size() == 1);
+    CHECK(report.tasks.front() == 7);
+    REQUIRE(h.ready());
+    CHECK(outcome_of(h) == "TaskCancelled");
+}
+
 TEST_CASE("shutdown_now(): queued tasks resolve TaskCancelled unstarted and come back; the running one "
           "is asked to stop; the counts add up") {
     std::promise<void> started;

@@ -392,6 +392,10 @@ public:
             return 0;
         }
         close();
+        // A retry waiting out its back-off counts as queued: queued now, it
+        // is cancelled like the rest, where the workers would otherwise wait
+        // for its timer (the back-off doubles: hours, at the limit).
+        fire_retries_now();
         std::vector<std::shared_ptr<Runner>> running;
         {
             std::lock_guard lock(runners_mutex_);
@@ -1130,6 +1134,13 @@ private:
         ev.kind = EventKind::repush;
         ev.item.emplace(std::move(item));
         schedule(std::move(ev));
+        // shutdown_now() sets draining_ before it makes the retries due: a
+        // retry it missed was scheduled after, and sees draining_ here.
+        if (draining_.load(std::memory_order_seq_cst)) fire_retries_now();
+    }
+
+    void fire_retries_now() {
+        supervisor_.fire_early([](const Event& e) { return e.kind == EventKind::repush; });
     }
 
     bool other_available(std::size_t w) const noexcept {

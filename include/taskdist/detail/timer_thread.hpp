@@ -55,6 +55,25 @@ public:
         return true;
     }
 
+    /// Makes every queued event that `now` picks due at once (a pool that
+    /// stops now must not wait out a retry's back-off). Thread-safe.
+    template <class Pred>
+    void fire_early(Pred now) {
+        {
+            std::lock_guard lock(mutex_);
+            bool any = false;
+            for (Event& e : events_) {
+                if (e.at > 0 && now(e)) {
+                    e.at = 0;
+                    any = true;
+                }
+            }
+            if (!any) return;
+            std::make_heap(events_.begin(), events_.end(), later);
+        }
+        cv_.notify_one();
+    }
+
     /// Stops firing, joins the thread (unless called from it) and destroys
     /// the events left. Idempotent.
     void stop() noexcept {
