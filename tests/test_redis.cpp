@@ -530,8 +530,13 @@ TEST_CASE("redis: worker options under which a live worker's tasks would look de
     o.heartbeat = std::chrono::milliseconds(100);
     o.block = std::chrono::milliseconds(200);
     CHECK_THROWS_AS((rd::Worker<std::int64_t, std::int64_t>(handler, o)), std::invalid_argument);
-    o.block = std::chrono::milliseconds(166);  // 3 * (100 + 166) = 798 <= 800: the limit
+    o.block = std::chrono::milliseconds(166);  // 100 + 166 <= 400 - 400 / 3: the limit
     CHECK_NOTHROW(rd::Worker<std::int64_t, std::int64_t>(handler, o));
+    o.lease = std::chrono::milliseconds::max();  // no sum or product of these may overflow (UBSan)
+    o.heartbeat = std::chrono::milliseconds(0);
+    CHECK_NOTHROW(rd::Worker<std::int64_t, std::int64_t>(handler, o));
+    o.heartbeat = std::chrono::milliseconds::max();
+    CHECK_THROWS_AS((rd::Worker<std::int64_t, std::int64_t>(handler, o)), std::invalid_argument);
 }
 
 TEST_CASE("redis: a dead worker's task is taken over even behind many pending tasks of a live worker") {

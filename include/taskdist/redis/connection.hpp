@@ -166,6 +166,16 @@ struct ArenaReplies {
     /// (128 MiB of pointers) is far past any reply taskdist asks for.
     static constexpr std::size_t max_elements = std::size_t{1} << 24;
 
+    /// Runs `build`; null if it throws (the arena could not grow).
+    template <class Build>
+    static void* guarded(Build build) noexcept {
+        try {
+            return build();
+        } catch (...) {
+            return nullptr;
+        }
+    }
+
     static redisReply* make(const redisReadTask* task, int type) {
         ReplyArena& arena = *static_cast<State*>(task->privdata)->arena;
         auto* r = static_cast<redisReply*>(arena.allocate(sizeof(redisReply)));
@@ -176,7 +186,7 @@ struct ArenaReplies {
     }
 
     static void* string(const redisReadTask* task, char* str, std::size_t len) noexcept {
-        try {
+        return guarded([&] {
             redisReply* r = make(task, task->type);
             auto* copy = static_cast<char*>(static_cast<State*>(task->privdata)->arena->allocate(len + 1));
             if (len > 0) std::memcpy(copy, str, len);
@@ -184,9 +194,7 @@ struct ArenaReplies {
             r->str = copy;
             r->len = len;
             return r;
-        } catch (...) {
-            return nullptr;
-        }
+        });
     }
 
     // hiredis 0.14 passes the element count as int, 1.x as size_t.
@@ -198,7 +206,7 @@ struct ArenaReplies {
     static void* array(const redisReadTask* task, ElementCount elements) noexcept {
         const auto n = static_cast<std::size_t>(elements);
         if (n > max_elements) return nullptr;
-        try {
+        return guarded([&] {
             redisReply* r = make(task, task->type);
             if (n > 0) {
                 r->element = static_cast<redisReply**>(static_cast<State*>(task->privdata)->arena->allocate(n * sizeof(redisReply*)));
@@ -206,27 +214,19 @@ struct ArenaReplies {
             }
             r->elements = n;
             return r;
-        } catch (...) {
-            return nullptr;
-        }
+        });
     }
 
     static void* integer(const redisReadTask* task, long long value) noexcept {
-        try {
+        return guarded([&] {
             redisReply* r = make(task, REDIS_REPLY_INTEGER);
             r->integer = value;
             return r;
-        } catch (...) {
-            return nullptr;
-        }
+        });
     }
 
     static void* nil(const redisReadTask* task) noexcept {
-        try {
-            return make(task, REDIS_REPLY_NIL);
-        } catch (...) {
-            return nullptr;
-        }
+        return guarded([&] { return make(task, REDIS_REPLY_NIL); });
     }
 
     // hiredis frees a reply it gave up on (a protocol error) this way: its

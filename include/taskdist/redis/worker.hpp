@@ -231,8 +231,10 @@ private:
         // heartbeat + block without one; past the lease, other workers take
         // over tasks that are running here (and each takeover counts a
         // delivery toward max_deliveries). A third of the lease is left for
-        // slow round trips.
-        if ((o.heartbeat + o.block) * 3 > o.lease * 2) {
+        // slow round trips. (Written so that no sum or product can
+        // overflow: any of them may be milliseconds::max().)
+        const auto most = o.lease - o.lease / 3;
+        if (o.heartbeat > most || o.block > most - o.heartbeat) {
             throw std::invalid_argument("taskdist::redis::Worker: heartbeat + block must be at most two thirds of lease (heartbeat " +
                                         std::to_string(o.heartbeat.count()) + " ms, block " + std::to_string(o.block.count()) +
                                         " ms, lease " + std::to_string(o.lease.count()) + " ms)");
